@@ -1,0 +1,350 @@
+"""Load SQuAD-style question answering examples from any supported source.
+
+Every source comes back in one shape, the Hugging Face "squad" schema, one dict per question, in the
+source's order:
+
+    {"id": str, "title": str, "context": str, "question": str,
+     "answers": {"text": [str, ...], "answer_start": [int, ...]}}
+
+SQuAD v2.0 questions marked `is_impossible` have empty answer lists.
+
+Sources:
+- `"bundled"`: the official SQuAD v1.1 dev set shipped inside keras-qa (CC BY-SA 4.0), with the splits
+  `"train"` (articles 0-37, 8,582 questions), `"eval"` (articles 38-47, 1,988) and `None` / `"all"`.
+- a path to a SQuAD-format `.json` or `.json.gz` file (v1.1 or v2.0); `split` is not used.
+- a path to a flat `.jsonl` (also `.jsonl.gz`) or `.parquet` file in the Hugging Face "squad" schema.
+- a Hugging Face dataset name such as `"squad"` or `"squad_v2"`, loaded through `datasets` (online only);
+  `split` is required (`"train"`, `"validation"`, slices such as `"train[:1000]"`).
+"""
+
+import gzip
+import json
+import os
+import warnings
+from importlib import resources
+
+BUNDLED_SOURCES = ("bundled", "embedded")
+BUNDLED_FILE = "squad-v1.1-dev.json.gz"
+# Articles of the bundled dev set that make up each named split.
+BUNDLED_SPLITS = {
+    "train": range(0, 38),
+    "eval": range(38, 48),
+    "all": range(0, 48),
+}
+
+
+class DataFormatError(ValueError):
+    """A question answering record is malformed. The message names the file and the record."""
+
+
+def load_examples(source, split=None, on_error="raise"):
+    """Load question answering examples as a list of dicts in the Hugging Face "squad" schema.
+
+    Args:
+        source: `"bundled"`, a path to a `.json`, `.json.gz`, `.jsonl`, `.jsonl.gz` or `.parquet` file,
+            or a Hugging Face dataset name (`"squad"`, `"squad_v2"`, ...).
+        split: for `"bundled"`, `"train"`, `"eval"` or `None`/`"all"`; for a Hugging Face dataset, the
+            split to load (required); ignored for files.
+        on_error: `"raise"` (default) stops at the first malformed record with a `DataFormatError` that
+            names the file and the record; `"skip"` drops malformed records and warns with how many
+            were dropped and why.
+
+    Returns:
+        A list of example dicts, one per question, in the source's order.
+
+    Example:
+    >>> examples = load_examples("bundled", split="eval")
+    >>> len(examples)
+    1988
+    >>> sorted(examples[0])
+    ['answers', 'context', 'id', 'question', 'title']
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    source = os.fspath(source)
+    if source in BUNDLED_SOURCES:
+        return _load_bundled(split, on_error)
+    lowered = source.lower()
+    if lowered.endswith((".json", ".json.gz")):
+        return _load_squad_json(source, on_error)
+    if lowered.endswith((".jsonl", ".jsonl.gz")):
+        return _load_jsonl(source, on_error)
+    if lowered.endswith(".parquet"):
+        return _load_parquet(source, on_error)
+    if os.path.exists(source):
+        raise ValueError(
+            f"{source}: unsupported file type. Use .json / .json.gz (SQuAD format), "
+            ".jsonl / .jsonl.gz or .parquet (Hugging Face 'squad' schema)."
+        )
+    return _load_hub_dataset(source, split, on_error)
+
+
+def bundled_path():
+    """The path of the bundled SQuAD v1.1 dev file (`squad-v1.1-dev.json.gz`)."""
+    return str(resources.files("keras_qa") / "datasets" / BUNDLED_FILE)
+
+
+def _load_bundled(split, on_error):
+    split = "all" if split is None else split
+    if split not in BUNDLED_SPLITS:
+        raise ValueError(
+            f"Unknown split {split!r} for the bundled SQuAD data; choose one of "
+            f"{sorted(BUNDLED_SPLITS)} or None."
+        )
+    path = bundled_path()
+    return _parse_squad(_read_json(path), path, on_error, articles=BUNDLED_SPLITS[split])
+
+
+def _open_text(path):
+    if path.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with _open_text(path) as file:
+            return json.load(file)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(f"{path}: not valid JSON ({error})") from error
+    except (OSError, EOFError, UnicodeDecodeError) as error:
+        raise DataFormatError(f"{path}: cannot be read ({error})") from error
+
+
+def _load_squad_json(path, on_error):
+    return _parse_squad(_read_json(path), path, on_error)
+
+
+def _parse_squad(document, path, on_error, articles=None):
+    """Flatten a SQuAD-format document (`{"data": [{"title", "paragraphs": [...]}]}`)."""
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise DataFormatError(
+            f"{path}: not a SQuAD-format file: expected a JSON object with a 'data' list of articles"
+        )
+    checker = _RecordChecker(path, on_error)
+    data = document["data"]
+    indices = range(len(data)) if articles is None else articles
+    for article_index in indices:
+        article = data[article_index]
+        where = f"article {article_index}"
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
+            checker.fail(where, "missing field 'paragraphs' (a list)")
+            continue
+        title = article.get("title", "")
+        where = f"article {article_index} ({title!r})" if title else where
+        for paragraph_index, paragraph in enumerate(article["paragraphs"]):
+            paragraph_where = f"{where}, paragraph {paragraph_index}"
+            if not isinstance(paragraph, dict):
+                checker.fail(paragraph_where, "a paragraph must be an object")
+                continue
+            context = paragraph.get("context")
+            questions = paragraph.get("qas")
+            if not isinstance(questions, list):
+                checker.fail(paragraph_where, "missing field 'qas' (a list)")
+                continue
+            for question_index, qa in enumerate(questions):
+                record_where = f"{paragraph_where}, question {question_index}"
+                if not isinstance(qa, dict):
+                    checker.fail(record_where, "a question must be an object")
+                    continue
+                if "id" in qa:
+                    record_where = f"{record_where} (id {qa['id']!r})"
+                answers = qa.get("answers")
+                if qa.get("is_impossible", False):
+                    answers = []
+                if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+                    checker.fail(
+                        record_where, "missing field 'answers' (a list of objects)", "missing field"
+                    )
+                    continue
+                missing = [
+                    f"answers[{i}].{key}"
+                    for i, answer in enumerate(answers)
+                    for key in ("text", "answer_start")
+                    if key not in answer
+                ]
+                if missing:
+                    checker.fail(record_where, f"missing field {missing[0]}", "missing field")
+                    continue
+                checker.add(
+                    record_where,
+                    {
+                        "id": qa.get("id"),
+                        "title": title,
+                        "context": context,
+                        "question": qa.get("question"),
+                        "answers": {
+                            "text": [answer["text"] for answer in answers],
+                            "answer_start": [answer["answer_start"] for answer in answers],
+                        },
+                    },
+                )
+    return checker.finish()
+
+
+def _load_jsonl(path, on_error):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    checker = _RecordChecker(path, on_error)
+    with _open_text(path) as file:
+        for line_number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            where = f"line {line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                checker.fail(where, f"not valid JSON ({error})")
+                continue
+            checker.add_flat(where, record)
+    return checker.finish()
+
+
+def _load_parquet(path, on_error):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as error:  # pyarrow raises several unrelated types for a bad file.
+        raise DataFormatError(f"{path}: cannot be read as Parquet ({error})") from error
+    checker = _RecordChecker(path, on_error)
+    for row_index, record in enumerate(rows):
+        checker.add_flat(f"row {row_index}", record)
+    return checker.finish()
+
+
+def _load_hub_dataset(name, split, on_error):
+    if split is None:
+        raise ValueError(
+            f"load_examples({name!r}) reads a Hugging Face dataset and needs a split, "
+            "for example split='train' or split='validation'."
+        )
+    try:
+        import datasets
+    except ImportError as error:
+        raise ImportError(
+            f"Loading the Hugging Face dataset {name!r} needs the `datasets` package."
+        ) from error
+    try:
+        dataset = datasets.load_dataset(name, split=split)
+    except Exception as error:  # `datasets` raises many types for offline, unknown and bad names.
+        raise ValueError(
+            f"Could not load the Hugging Face dataset {name!r} (split {split!r}): {error}. "
+            "It is neither a local file (.json, .json.gz, .jsonl, .parquet) nor 'bundled'; "
+            "loading a hub dataset needs network access. Offline, use load_examples('bundled', ...)."
+        ) from error
+    checker = _RecordChecker(f"{name}[{split}]", on_error)
+    for row_index, record in enumerate(dataset):
+        checker.add_flat(f"row {row_index}", record)
+    return checker.finish()
+
+
+class _RecordChecker:
+    """Validates records one by one, and raises or counts the bad ones."""
+
+    def __init__(self, source, on_error):
+        self.source = source
+        self.on_error = on_error
+        self.examples = []
+        self.first_seen = {}
+        self.skipped = {}
+
+    def fail(self, where, problem, kind=None):
+        """Raise for a bad record, or count it under `kind` (a short reason) when skipping."""
+        if self.on_error == "raise":
+            raise DataFormatError(f"{self.source}: {where}: {problem}")
+        kind = kind or problem
+        self.skipped[kind] = self.skipped.get(kind, 0) + 1
+
+    def add_flat(self, where, record):
+        if not isinstance(record, dict):
+            self.fail(where, "a record must be an object")
+            return
+        if "id" in record:
+            where = f"{where} (id {record['id']!r})"
+        for key in ("id", "context", "question", "answers"):
+            if key not in record:
+                self.fail(where, f"missing field {key!r}", "missing field")
+                return
+        answers = record["answers"]
+        if (
+            not isinstance(answers, dict)
+            or not isinstance(answers.get("text"), list)
+            or not isinstance(answers.get("answer_start"), list)
+        ):
+            self.fail(where, "field 'answers' must be {'text': [...], 'answer_start': [...]}")
+            return
+        self.add(
+            where,
+            {
+                "id": record["id"],
+                "title": record.get("title") or "",
+                "context": record["context"],
+                "question": record["question"],
+                "answers": {
+                    "text": list(answers["text"]),
+                    "answer_start": list(answers["answer_start"]),
+                },
+            },
+        )
+
+    def add(self, where, example):
+        kind, problem = _find_problem(example)
+        if problem is None and example["id"] in self.first_seen:
+            kind = "duplicate id"
+            problem = f"duplicate id (first seen at {self.first_seen[example['id']]})"
+        if problem is not None:
+            self.fail(where, problem, kind)
+            return
+        self.first_seen[example["id"]] = where
+        self.examples.append(example)
+
+    def finish(self):
+        if self.skipped:
+            total = sum(self.skipped.values())
+            reasons = ", ".join(f"{count} {reason}" for reason, count in self.skipped.items())
+            warnings.warn(
+                f"{self.source}: skipped {total} malformed record(s) ({reasons}); "
+                f"kept {len(self.examples)}.",
+                stacklevel=3,
+            )
+        return self.examples
+
+
+def _find_problem(example):
+    """What is wrong with one flat example: `(short reason, message)`, or `(None, None)`."""
+    if not isinstance(example["id"], str) or not example["id"]:
+        return "missing field", "missing field 'id' (a non-empty string)"
+    for key in ("context", "question"):
+        if not isinstance(example[key], str):
+            return "missing field", f"missing field {key!r} (a string)"
+    context = example["context"]
+    texts = example["answers"]["text"]
+    starts = example["answers"]["answer_start"]
+    if len(texts) != len(starts):
+        return "answer lists differ in length", (
+            f"answers has {len(texts)} text(s) but {len(starts)} answer_start value(s)"
+        )
+    for i, (text, start) in enumerate(zip(texts, starts)):
+        if not isinstance(text, str) or not text.strip():
+            return "empty answer", f"answers.text[{i}] is empty or not a string"
+        if isinstance(start, bool) or not isinstance(start, int):
+            return "answer_start not an integer", (
+                f"answers.answer_start[{i}] is not an integer: {start!r}"
+            )
+        if start < 0 or start + len(text) > len(context):
+            return "answer_start out of range", (
+                f"answer_start out of range: answers.answer_start[{i}]={start} with an answer of "
+                f"{len(text)} characters, but the context has {len(context)} characters"
+            )
+        found = context[start : start + len(text)]
+        if found != text:
+            return "answer text does not match the context", (
+                f"answer text does not match the context at answer_start: answers.text[{i}]="
+                f"{text!r}, context[{start}:{start + len(text)}]={found!r}"
+            )
+    return None, None

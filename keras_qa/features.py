@@ -1,0 +1,234 @@
+"""Turn question answering examples into model features, in NumPy.
+
+Each example becomes one or more windows laid out as
+
+    [CLS] question [SEP] context tokens [ws, we) [SEP] [PAD] ...
+
+as in the keras.io example and Hugging Face's run_qa.py: the question is left-stripped and comes first,
+only the context is cut, and a long context is covered by overlapping windows of
+`max_length - len(question) - 3` context tokens that share `doc_stride` tokens with the window before.
+Training labels are the tokens holding the first answer's first and last characters; a window that does
+not hold the whole answer is labelled with the [CLS] index, 0.
+
+Contexts are tokenized once each (SQuAD has several questions per paragraph), windows and labels are
+computed with array operations, and the result is a dict of NumPy arrays that any backend can consume.
+"""
+
+import warnings
+
+import numpy as np
+
+from keras_qa.tokenizer import QATokenizer, load_tokenizer
+
+CLS_INDEX = 0
+# [CLS] question [SEP] context [SEP]
+SPECIAL_TOKENS_PER_WINDOW = 3
+
+
+def prepare_train_features(examples, tokenizer, max_length=384, doc_stride=128):
+    """Windows and span labels for training.
+
+    Args:
+        examples: a list of example dicts (`load_examples`' schema).
+        tokenizer: a `QATokenizer`, or any model source `load_tokenizer` accepts.
+        max_length: tokens per window, special tokens included.
+        doc_stride: context tokens that consecutive windows of one example share.
+
+    Returns:
+        A dict of NumPy arrays, one row per window: `token_ids`, `segment_ids`, `padding_mask`
+        (int32, `(windows, max_length)`), `start_positions`, `end_positions` (int32, the answer's first
+        and last token, or 0 for [CLS]) and `example_index` (the example each window comes from).
+
+    Example:
+    >>> examples = [{"id": "q1", "title": "", "context": "The cat sat on the mat.",
+    ...              "question": "Where did the cat sit?",
+    ...              "answers": {"text": ["on the mat"], "answer_start": [8]}}]
+    >>> features = prepare_train_features(examples, "minilm")  # doctest: +SKIP
+    """
+    windows = _Windows(examples, tokenizer, max_length, doc_stride)
+    features = windows.model_inputs()
+    features["start_positions"], features["end_positions"] = windows.labels()
+    features["example_index"] = windows.example_index
+    return features
+
+
+def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128):
+    """Windows and character offsets for evaluation and inference.
+
+    Args: as `prepare_train_features`.
+
+    Returns:
+        A dict of NumPy arrays: `token_ids`, `segment_ids`, `padding_mask`, `example_index`, `offsets`
+        (int32, `(windows, max_length, 2)`: the characters of the example's context that each token
+        covers, -1 for tokens outside the context), and `start_positions`, `end_positions` (the
+        training labels, for a validation loss; 0 for unanswerable examples).
+    """
+    windows = _Windows(examples, tokenizer, max_length, doc_stride)
+    features = windows.model_inputs()
+    features["start_positions"], features["end_positions"] = windows.labels()
+    features["example_index"] = windows.example_index
+    features["offsets"] = windows.offsets()
+    return features
+
+
+class _Windows:
+    """The windows of a list of examples: which tokens go where, computed once."""
+
+    def __init__(self, examples, tokenizer, max_length, doc_stride):
+        max_length, doc_stride = int(max_length), int(doc_stride)
+        # Every window must keep more than doc_stride context tokens, so the stride moves forward.
+        max_question_tokens = max_length - SPECIAL_TOKENS_PER_WINDOW - doc_stride - 1
+        if doc_stride < 0 or max_question_tokens < 1:
+            raise ValueError(
+                f"max_length={max_length} and doc_stride={doc_stride} leave no room: max_length "
+                f"must be at least doc_stride + {SPECIAL_TOKENS_PER_WINDOW + 2} and doc_stride >= 0."
+            )
+        if not isinstance(tokenizer, QATokenizer):
+            tokenizer = load_tokenizer(tokenizer)
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        examples = list(examples)
+        self.examples = examples
+        questions, context_ids = self._check_and_index(examples)
+        unique_contexts = list(context_ids)
+        context_index = np.fromiter(
+            (context_ids[example["context"]] for example in examples),
+            dtype=np.int64,
+            count=len(examples),
+        )
+
+        encoded_contexts = tokenizer.encode(unique_contexts)
+        encoded_questions = tokenizer.encode(questions)
+        for i, (ids, _) in enumerate(encoded_contexts):
+            if len(ids) == 0:
+                position = int(np.flatnonzero(context_index == i)[0])
+                raise ValueError(
+                    f"Example {position} (id {examples[position]['id']!r}): the context has no "
+                    "tokens (only whitespace or control characters)."
+                )
+        for i, (ids, _) in enumerate(encoded_questions):
+            if len(ids) == 0:
+                raise ValueError(
+                    f"Example {i} (id {examples[i]['id']!r}): the question has no tokens "
+                    "(only whitespace or control characters)."
+                )
+
+        # All contexts' tokens in one flat array; a context's tokens start at context_base[c].
+        context_lengths = np.array([len(ids) for ids, _ in encoded_contexts], dtype=np.int64)
+        self.context_base = np.concatenate([[0], np.cumsum(context_lengths)[:-1]])
+        self.flat_context_ids = np.concatenate([ids for ids, _ in encoded_contexts])
+        self.flat_context_offsets = np.concatenate([offsets for _, offsets in encoded_contexts])
+        self.encoded_contexts = encoded_contexts
+        self.context_index = context_index
+
+        question_lengths = np.array([len(ids) for ids, _ in encoded_questions], dtype=np.int64)
+        cut = question_lengths > max_question_tokens
+        if cut.any():
+            warnings.warn(
+                f"{int(cut.sum())} question(s) are longer than {max_question_tokens} tokens and were "
+                f"cut to their first {max_question_tokens} tokens (first: example "
+                f"{int(np.flatnonzero(cut)[0])}), so that each window of max_length={max_length} "
+                f"keeps more than doc_stride={doc_stride} context tokens.",
+                stacklevel=3,
+            )
+        question_lengths = np.minimum(question_lengths, max_question_tokens)
+        self.question_ids = [ids[:n] for (ids, _), n in zip(encoded_questions, question_lengths)]
+
+        # Windows per example, as in `tokenizers`' overflow: starts 0, step, 2 step, ... until a
+        # window reaches the end of the context.
+        capacity = max_length - SPECIAL_TOKENS_PER_WINDOW - question_lengths
+        step = capacity - doc_stride
+        n_context = context_lengths[context_index]
+        counts = 1 + np.maximum(0, -(-(n_context - capacity) // step))
+        self.example_index = np.repeat(np.arange(len(examples)), counts).astype(np.int32)
+        first_window = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        rank = np.arange(len(self.example_index)) - np.repeat(first_window, counts)
+        ex = self.example_index
+        self.window_start = rank * step[ex]
+        self.window_stop = np.minimum(self.window_start + capacity[ex], n_context[ex])
+        self.question_length = question_lengths[ex]
+        # Position of the window's first context token in the model input.
+        self.context_position = 2 + self.question_length
+
+    @staticmethod
+    def _check_and_index(examples):
+        questions = []
+        context_ids = {}
+        for i, example in enumerate(examples):
+            question, context = example.get("question"), example.get("context")
+            if not isinstance(question, str) or not question.strip():
+                raise ValueError(f"Example {i} (id {example.get('id')!r}): the question is empty.")
+            if not isinstance(context, str) or not context.strip():
+                raise ValueError(f"Example {i} (id {example.get('id')!r}): the context is empty.")
+            questions.append(question.lstrip())
+            context_ids.setdefault(context, len(context_ids))
+        return questions, context_ids
+
+    def model_inputs(self):
+        count = len(self.example_index)
+        token_ids = np.full((count, self.max_length), self.tokenizer.pad_token_id, dtype=np.int32)
+        segment_ids = np.zeros((count, self.max_length), dtype=np.int32)
+        padding_mask = np.zeros((count, self.max_length), dtype=np.int32)
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        token_ids[:, 0] = cls_id
+        for row, example in enumerate(self.example_index):
+            question = self.question_ids[example]
+            begin = self.context_position[row]
+            base = self.context_base[self.context_index[example]]
+            end = begin + self.window_stop[row] - self.window_start[row]
+            token_ids[row, 1 : begin - 1] = question
+            token_ids[row, begin - 1] = sep_id
+            token_ids[row, begin:end] = self.flat_context_ids[
+                base + self.window_start[row] : base + self.window_stop[row]
+            ]
+            token_ids[row, end] = sep_id
+            segment_ids[row, begin : end + 1] = 1
+            padding_mask[row, : end + 1] = 1
+        return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
+
+    def offsets(self):
+        count = len(self.example_index)
+        offsets = np.full((count, self.max_length, 2), -1, dtype=np.int32)
+        for row, example in enumerate(self.example_index):
+            begin = self.context_position[row]
+            base = self.context_base[self.context_index[example]]
+            stop = begin + self.window_stop[row] - self.window_start[row]
+            offsets[row, begin:stop] = self.flat_context_offsets[
+                base + self.window_start[row] : base + self.window_stop[row]
+            ]
+        return offsets
+
+    def labels(self):
+        """The first answer's first and last token in each window, or [CLS] where it is not inside."""
+        first_token = np.full(len(self.examples), -1, dtype=np.int64)
+        last_token = np.full(len(self.examples), -1, dtype=np.int64)
+        for i, example in enumerate(self.examples):
+            span = _answer_characters(example)
+            if span is None:
+                continue
+            start_char, end_char = span
+            _, offsets = self.encoded_contexts[self.context_index[i]]
+            # The last token starting at or before the answer, the first ending at or after it.
+            first_token[i] = np.searchsorted(offsets[:, 0], start_char, side="right") - 1
+            last_token[i] = np.searchsorted(offsets[:, 1], end_char, side="left")
+        ex = self.example_index
+        first, last = first_token[ex], last_token[ex]
+        inside = (first >= self.window_start) & (last < self.window_stop) & (first >= 0)
+        inside &= last >= first
+        start_positions = np.where(inside, first - self.window_start + self.context_position, 0)
+        end_positions = np.where(inside, last - self.window_start + self.context_position, 0)
+        return start_positions.astype(np.int32), end_positions.astype(np.int32)
+
+
+def _answer_characters(example):
+    """`(start, end)` characters of the example's first answer, whitespace trimmed, or None."""
+    answers = example.get("answers") or {}
+    texts, starts = answers.get("text") or [], answers.get("answer_start") or []
+    if not texts:
+        return None
+    text, start = texts[0], int(starts[0])
+    start_char = start + (len(text) - len(text.lstrip()))
+    end_char = start + len(text.rstrip())
+    if end_char <= start_char:
+        return None
+    return start_char, end_char

@@ -1,0 +1,190 @@
+"""From start and end logits back to answer text: n-best span decoding over all windows.
+
+For each window, the `n_best` highest start logits and the `n_best` highest end logits inside the
+context are paired; a pair is a candidate when end >= start and it spans at most `max_answer_length`
+tokens, and its score is start logit + end logit (Hugging Face's utils_qa.py). An example's answer is
+its best candidate over all of its windows, cut from the original context through the token offsets.
+
+For SQuAD v2.0, the null score of an example is the smallest [CLS] score (start + end logit at index 0)
+over its windows, and the empty answer wins when null score > best score + `null_threshold`.
+
+Everything is computed with array operations over all windows at once.
+"""
+
+import numpy as np
+
+from keras_qa.features import CLS_INDEX
+
+
+def decode_spans(
+    features, start_logits, end_logits, num_examples=None, n_best=20, max_answer_length=30, top_k=1
+):
+    """The `top_k` best spans of each example, as arrays.
+
+    Args:
+        features: the dict from `prepare_eval_features` (`offsets` and `example_index` are used).
+        start_logits, end_logits: arrays of shape `(windows, sequence_length)`; a sequence shorter
+            than the features' is fine when the features were padded beyond it.
+        num_examples: how many examples the features cover (default: the largest example index + 1).
+        n_best: how many start and how many end positions of each window are paired.
+        max_answer_length: the longest answer, in tokens.
+        top_k: how many spans to keep per example.
+
+    Returns:
+        A dict of arrays with a leading `(num_examples, top_k)` shape: `score` (-inf where there is no
+        candidate), `start_char`, `end_char` (-1 where none), `window`, `start_token`, `end_token`;
+        and `null_score` of shape `(num_examples,)`.
+    """
+    if "offsets" not in features or "example_index" not in features:
+        raise ValueError(
+            "decode needs the features from prepare_eval_features (with 'offsets' and "
+            "'example_index'); training features carry no offsets."
+        )
+    start_logits = np.asarray(start_logits, dtype=np.float32)
+    end_logits = np.asarray(end_logits, dtype=np.float32)
+    example_index = np.asarray(features["example_index"])
+    windows, length = start_logits.shape
+    offsets = np.asarray(features["offsets"])[:, :length]
+    if end_logits.shape != start_logits.shape or offsets.shape[:2] != (windows, length):
+        raise ValueError(
+            f"start_logits {start_logits.shape}, end_logits {end_logits.shape} and the features' "
+            f"offsets {np.shape(features['offsets'])} do not describe the same windows."
+        )
+    if num_examples is None:
+        num_examples = int(example_index.max()) + 1 if windows else 0
+    if n_best < 1 or max_answer_length < 1 or top_k < 1:
+        raise ValueError("n_best, max_answer_length and top_k must be at least 1.")
+
+    in_context = offsets[:, :, 0] >= 0
+    masked_start = np.where(in_context, start_logits, -np.inf)
+    masked_end = np.where(in_context, end_logits, -np.inf)
+    n = min(n_best, length)
+    start_index = _top_indices(masked_start, n)
+    end_index = _top_indices(masked_end, n)
+    start_score = np.take_along_axis(masked_start, start_index, axis=1)
+    end_score = np.take_along_axis(masked_end, end_index, axis=1)
+
+    # Every (start, end) pair of a window: shape (windows, n, n).
+    span_length = end_index[:, None, :] - start_index[:, :, None] + 1
+    score = start_score[:, :, None] + end_score[:, None, :]
+    valid = (span_length >= 1) & (span_length <= max_answer_length) & np.isfinite(score)
+    score = np.where(valid, score, -np.inf).reshape(windows, n * n)
+
+    # The best pairs of each window, then the best over each example's windows.
+    k = min(top_k, n * n)
+    pair = _top_indices(score, k)
+    candidate_score = np.take_along_axis(score, pair, axis=1).reshape(-1)
+    candidate_window = np.repeat(np.arange(windows), k)
+    candidate_start = np.take_along_axis(start_index, pair // n, axis=1).reshape(-1)
+    candidate_end = np.take_along_axis(end_index, pair % n, axis=1).reshape(-1)
+    candidate_example = example_index[candidate_window]
+    start_char = offsets[candidate_window, candidate_start, 0]
+    end_char = offsets[candidate_window, candidate_end, 1]
+
+    # Order by example, then score (best first); the same characters found by two overlapping
+    # windows count once, with their better score.
+    order = np.lexsort((-candidate_score, end_char, start_char, candidate_example))
+    same_as_previous = np.zeros(len(order), dtype=bool)
+    same_as_previous[1:] = (
+        (candidate_example[order][1:] == candidate_example[order][:-1])
+        & (start_char[order][1:] == start_char[order][:-1])
+        & (end_char[order][1:] == end_char[order][:-1])
+    )
+    order = order[~same_as_previous & np.isfinite(candidate_score[order])]
+    order = order[np.lexsort((-candidate_score[order], candidate_example[order]))]
+    ranked_example = candidate_example[order]
+    group_start = np.searchsorted(ranked_example, ranked_example, side="left")
+    rank = np.arange(len(order)) - group_start
+    keep = rank < top_k
+    order, rank, ranked_example = order[keep], rank[keep], ranked_example[keep]
+
+    result = {
+        "score": np.full((num_examples, top_k), -np.inf, dtype=np.float32),
+        "start_char": np.full((num_examples, top_k), -1, dtype=np.int64),
+        "end_char": np.full((num_examples, top_k), -1, dtype=np.int64),
+        "window": np.full((num_examples, top_k), -1, dtype=np.int64),
+        "start_token": np.full((num_examples, top_k), -1, dtype=np.int64),
+        "end_token": np.full((num_examples, top_k), -1, dtype=np.int64),
+    }
+    for name, values in (
+        ("score", candidate_score),
+        ("start_char", start_char),
+        ("end_char", end_char),
+        ("window", candidate_window),
+        ("start_token", candidate_start),
+        ("end_token", candidate_end),
+    ):
+        result[name][ranked_example, rank] = values[order]
+
+    null_score = np.full(num_examples, np.inf, dtype=np.float32)
+    np.minimum.at(null_score, example_index, start_logits[:, CLS_INDEX] + end_logits[:, CLS_INDEX])
+    result["null_score"] = null_score
+    return result
+
+
+def decode_answers(
+    examples,
+    features,
+    start_logits,
+    end_logits,
+    n_best=20,
+    max_answer_length=30,
+    null_threshold=None,
+    return_scores=False,
+):
+    """The best answer text of every example.
+
+    Args:
+        examples: the examples the features were made from.
+        features: the dict from `prepare_eval_features`.
+        start_logits, end_logits: the model's logits, `(windows, sequence_length)`.
+        n_best: start and end candidates per window.
+        max_answer_length: the longest answer, in tokens.
+        null_threshold: `None` for SQuAD v1.1 (always answer). A number for SQuAD v2.0: the answer is
+            "" when the null score exceeds the best span score by more than this.
+        return_scores: also return, per id, `{"score", "null_score", "null_odds"}`, where
+            `null_odds = null_score - score` (a no-answer score for `squad_score`).
+
+    Returns:
+        `{id: answer text}`, and the scores dict when `return_scores` is True. An example with no
+        valid span in any window gets "".
+
+    Example:
+    >>> features = prepare_eval_features(examples, tokenizer)  # doctest: +SKIP
+    >>> start_logits, end_logits = model.predict(features)  # doctest: +SKIP
+    >>> decode_answers(examples, features, start_logits, end_logits)  # doctest: +SKIP
+    {'56be4db0acb8001400a502ec': 'Denver Broncos', ...}
+    """
+    spans = decode_spans(
+        features,
+        start_logits,
+        end_logits,
+        num_examples=len(examples),
+        n_best=n_best,
+        max_answer_length=max_answer_length,
+    )
+    answers, scores = {}, {}
+    for i, example in enumerate(examples):
+        score = float(spans["score"][i, 0])
+        null_score = float(spans["null_score"][i])
+        if np.isfinite(score):
+            start, end = spans["start_char"][i, 0], spans["end_char"][i, 0]
+            text = example["context"][start:end]
+        else:
+            text = ""
+        if null_threshold is not None and null_score > score + null_threshold:
+            text = ""
+        answers[example["id"]] = text
+        scores[example["id"]] = {
+            "score": score,
+            "null_score": null_score,
+            "null_odds": null_score - score,
+        }
+    return (answers, scores) if return_scores else answers
+
+
+def _top_indices(values, k):
+    """Indices of the k largest values of each row (in no particular order)."""
+    if k >= values.shape[1]:
+        return np.broadcast_to(np.arange(values.shape[1]), values.shape).copy()
+    return np.argpartition(-values, k - 1, axis=1)[:, :k]

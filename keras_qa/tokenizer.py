@@ -1,0 +1,340 @@
+"""A WordPiece tokenizer that also returns character offsets.
+
+KerasHub tokenizers return token ids only; extractive question answering needs to know which characters
+of the context each token covers, both to label answers and to cut answers back out of the text. This
+module builds that tokenizer with the `tokenizers` library from the checkpoint's own vocabulary and casing
+rules, so that ids are the ones the checkpoint was trained with:
+
+- Hugging Face folders (BERT, DistilBERT, cased and uncased, and the packaged all-MiniLM-L6-v2): the
+  rules of Hugging Face's `BertTokenizerFast` (`do_lower_case`, `strip_accents`, `tokenize_chinese_chars`
+  read from the folder), so ids and offsets equal the folder's own `tokenizer.json`.
+- KerasHub preset folders and KerasHub `WordPieceTokenizer` objects (`BertTokenizer`,
+  `DistilBertTokenizer`, ...): the rules of KerasHub's WordPiece tokenizer (NFKC case folding when
+  `lowercase`, accents kept unless `strip_accents`, control and format characters split words). Note
+  that KerasHub's `BertTokenizer` does not strip accents, so an uncased vocabulary maps "café" to [UNK]
+  where Hugging Face maps it to "cafe"; we reproduce what the checkpoint's tokenizer does. One known
+  difference remains: KerasHub case-folds after splitting words, so a punctuation mark that NFKC expands
+  into several ("…" into "...") is one word there and several here.
+
+Only WordPiece vocabularies are supported (BERT-family encoders: BERT, DistilBERT, MiniLM, ELECTRA-style
+checkpoints). Byte-level BPE and SentencePiece models (RoBERTa, ALBERT, DeBERTa-v3) raise a clear error.
+"""
+
+import json
+import os
+
+import numpy as np
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
+
+HUGGING_FACE_STYLE = "huggingface"
+KERAS_HUB_STYLE = "keras_hub"
+VOCABULARY_FILE = "vocab.txt"
+CONFIG_FILE = "keras_qa_tokenizer.json"
+
+
+class QATokenizer:
+    """WordPiece tokenization with character offsets, for extractive question answering.
+
+    Args:
+        vocabulary: a list of tokens (the index is the id) or the path of a `vocab.txt` file.
+        lowercase: whether text is lowercased before WordPiece, as the checkpoint was trained.
+        strip_accents: whether accents are removed. `None` follows `lowercase` (Hugging Face's rule).
+        split_on_cjk: whether each CJK ideograph is a word of its own.
+        style: `"huggingface"` to reproduce Hugging Face's `BertTokenizerFast`, `"keras_hub"` to
+            reproduce KerasHub's `WordPieceTokenizer` (they differ on accents and case folding).
+        unk_token, cls_token, sep_token, pad_token: the special tokens, which must be in the vocabulary.
+
+    Example:
+    >>> tokenizer = QATokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "##s"],
+    ...                         lowercase=True)
+    >>> ids, offsets = tokenizer.encode(["The cats"])[0]
+    >>> ids.tolist(), offsets.tolist()
+    ([4, 5, 6], [[0, 3], [4, 7], [7, 8]])
+    """
+
+    def __init__(
+        self,
+        vocabulary,
+        lowercase,
+        strip_accents=None,
+        split_on_cjk=True,
+        style=HUGGING_FACE_STYLE,
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+    ):
+        if style not in (HUGGING_FACE_STYLE, KERAS_HUB_STYLE):
+            raise ValueError(f"style must be 'huggingface' or 'keras_hub', got {style!r}")
+        if isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = _read_vocabulary(vocabulary)
+        self.vocabulary = list(vocabulary)
+        self.lowercase = bool(lowercase)
+        self.strip_accents = strip_accents
+        self.split_on_cjk = bool(split_on_cjk)
+        self.style = style
+        self.unk_token = unk_token
+        self.cls_token = cls_token
+        self.sep_token = sep_token
+        self.pad_token = pad_token
+        token_to_id = {}
+        for index, token in enumerate(self.vocabulary):
+            token_to_id.setdefault(token, index)
+        missing = [
+            token
+            for token in (unk_token, cls_token, sep_token, pad_token)
+            if token not in token_to_id
+        ]
+        if missing:
+            raise ValueError(
+                f"The vocabulary lacks the special token(s) {missing}; a WordPiece vocabulary for "
+                "question answering needs [UNK], [CLS], [SEP] and [PAD] (or the names you pass)."
+            )
+        self.cls_token_id = token_to_id[cls_token]
+        self.sep_token_id = token_to_id[sep_token]
+        self.pad_token_id = token_to_id[pad_token]
+        self.unk_token_id = token_to_id[unk_token]
+        self._tokenizer = Tokenizer(
+            models.WordPiece(token_to_id, unk_token=unk_token, max_input_chars_per_word=100)
+        )
+        self._tokenizer.normalizer = self._normalizer()
+        self._tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+
+    def _normalizer(self):
+        if self.style == HUGGING_FACE_STYLE:
+            return normalizers.BertNormalizer(
+                clean_text=True,
+                handle_chinese_chars=self.split_on_cjk,
+                strip_accents=self.strip_accents,
+                lowercase=self.lowercase,
+            )
+        # KerasHub's WordPiece: control and format characters are word delimiters, CJK ideographs
+        # are split, accents are stripped only when asked, and lowercasing is NFKC case folding.
+        steps = [
+            normalizers.Replace(Regex(r"[\p{Cc}\p{Cf}]"), " "),
+            normalizers.BertNormalizer(
+                clean_text=False,
+                handle_chinese_chars=self.split_on_cjk,
+                strip_accents=bool(self.strip_accents),
+                lowercase=False,
+            ),
+        ]
+        if self.lowercase:
+            # Case folding is lowercasing plus a few one-to-many and final-form mappings.
+            steps += [
+                normalizers.NFKC(),
+                normalizers.Lowercase(),
+                normalizers.Replace("ß", "ss"),
+                normalizers.Replace("ς", "σ"),
+            ]
+        return normalizers.Sequence(steps)
+
+    @property
+    def vocabulary_size(self):
+        return len(self.vocabulary)
+
+    def encode(self, texts):
+        """Tokenize texts without special tokens.
+
+        Args:
+            texts: a list of strings.
+
+        Returns:
+            A list with, for each text, `(ids, offsets)`: int32 arrays of shape `(n,)` and `(n, 2)`,
+            where `offsets[i] = (start, end)` are the characters of the text that token `i` covers.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of strings; wrap a single text in a list.")
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [
+            (
+                np.asarray(encoding.ids, dtype=np.int32),
+                np.asarray(encoding.offsets, dtype=np.int32).reshape(-1, 2),
+            )
+            for encoding in encodings
+        ]
+
+    def tokenize(self, text):
+        """The token strings of one text (for inspection)."""
+        return self._tokenizer.encode(text, add_special_tokens=False).tokens
+
+    def __call__(self, text):
+        """The token ids of one text, without special tokens."""
+        return self._tokenizer.encode(text, add_special_tokens=False).ids
+
+    def get_config(self):
+        return {
+            "lowercase": self.lowercase,
+            "strip_accents": self.strip_accents,
+            "split_on_cjk": self.split_on_cjk,
+            "style": self.style,
+            "unk_token": self.unk_token,
+            "cls_token": self.cls_token,
+            "sep_token": self.sep_token,
+            "pad_token": self.pad_token,
+        }
+
+    def save(self, directory):
+        """Write `vocab.txt` and `keras_qa_tokenizer.json` into `directory`."""
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, VOCABULARY_FILE), "w", encoding="utf-8") as file:
+            file.writelines(f"{token}\n" for token in self.vocabulary)
+        with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as file:
+            json.dump(self.get_config(), file, indent=2)
+
+    @classmethod
+    def load(cls, directory):
+        """Load what `save` wrote."""
+        with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as file:
+            config = json.load(file)
+        return cls(os.path.join(directory, VOCABULARY_FILE), **config)
+
+    def __repr__(self):
+        return (
+            f"QATokenizer(vocabulary_size={self.vocabulary_size}, lowercase={self.lowercase}, "
+            f"strip_accents={self.strip_accents}, style={self.style!r})"
+        )
+
+
+def load_tokenizer(model):
+    """Build the offsets-capable tokenizer of a checkpoint.
+
+    Args:
+        model: a model source as `keras_qa.backbones.resolve_model_source` accepts it (`"minilm"`, a local
+            Hugging Face folder, a local KerasHub preset folder, a KerasHub preset name, `hf://org/name`,
+            a directory written by `keras_qa.train`), a KerasHub `WordPieceTokenizer`, or a
+            `QATokenizer` (returned as is).
+
+    Returns:
+        A `QATokenizer`.
+
+    Example:
+    >>> tokenizer = load_tokenizer("minilm")  # doctest: +SKIP
+    >>> tokenizer.tokenize("Café au lait")  # doctest: +SKIP
+    ['cafe', 'au', 'lait']
+    """
+    if isinstance(model, QATokenizer):
+        return model
+    if hasattr(model, "vocabulary") and hasattr(model, "lowercase"):
+        return _from_keras_hub_tokenizer(model)
+    from keras_qa.backbones import resolve_model_source
+
+    source = resolve_model_source(model)
+    if source.kind == "keras_qa":
+        return QATokenizer.load(os.path.join(source.location, "tokenizer"))
+    if source.kind == "huggingface_folder":
+        return _from_hugging_face_folder(source.location)
+    if source.kind == "keras_hub_folder":
+        return _from_keras_hub_folder(source.location)
+    if source.kind == "hf_hub":
+        return _from_hugging_face_folder(_download_hugging_face_tokenizer(source.location))
+    # A KerasHub preset name: KerasHub downloads it and knows its tokenizer class.
+    import keras_hub
+
+    return _from_keras_hub_tokenizer(keras_hub.tokenizers.Tokenizer.from_preset(source.location))
+
+
+def _read_vocabulary(path):
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: vocabulary file not found")
+    with open(path, encoding="utf-8") as file:
+        return [line.rstrip("\n").rstrip("\r") for line in file]
+
+
+def _read_json_if_exists(path):
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def _from_hugging_face_folder(folder):
+    vocabulary_path = os.path.join(folder, VOCABULARY_FILE)
+    if not os.path.isfile(vocabulary_path):
+        fast = _read_json_if_exists(os.path.join(folder, "tokenizer.json")) or {}
+        model_type = (fast.get("model") or {}).get("type")
+        raise ValueError(
+            f"{folder}: no {VOCABULARY_FILE} found. keras-qa builds WordPiece tokenizers (BERT, "
+            "DistilBERT, MiniLM); "
+            + (
+                f"this checkpoint uses a {model_type} tokenizer, which is not supported."
+                if model_type and model_type != "WordPiece"
+                else "add the checkpoint's vocab.txt to the folder."
+            )
+        )
+    settings = {"lowercase": True, "strip_accents": None, "split_on_cjk": True}
+    config = _read_json_if_exists(os.path.join(folder, "tokenizer_config.json")) or {}
+    if "do_lower_case" in config:
+        settings["lowercase"] = bool(config["do_lower_case"])
+    if "strip_accents" in config:
+        settings["strip_accents"] = config["strip_accents"]
+    if "tokenize_chinese_chars" in config:
+        settings["split_on_cjk"] = bool(config["tokenize_chinese_chars"])
+    # The fast tokenizer's own normalizer, where present, is what the checkpoint really runs.
+    fast = _read_json_if_exists(os.path.join(folder, "tokenizer.json")) or {}
+    normalizer = fast.get("normalizer") or {}
+    if normalizer.get("type") == "BertNormalizer":
+        settings["lowercase"] = bool(normalizer.get("lowercase", settings["lowercase"]))
+        settings["strip_accents"] = normalizer.get("strip_accents", settings["strip_accents"])
+        settings["split_on_cjk"] = bool(
+            normalizer.get("handle_chinese_chars", settings["split_on_cjk"])
+        )
+    return QATokenizer(vocabulary_path, style=HUGGING_FACE_STYLE, **settings)
+
+
+def _from_keras_hub_folder(folder):
+    config = _read_json_if_exists(os.path.join(folder, "tokenizer.json"))
+    vocabulary_path = os.path.join(folder, "assets", "tokenizer", "vocabulary.txt")
+    if config is None or not os.path.isfile(vocabulary_path):
+        raise ValueError(
+            f"{folder}: a KerasHub preset folder needs tokenizer.json and "
+            "assets/tokenizer/vocabulary.txt (written by tokenizer.save_to_preset); "
+            "only WordPiece tokenizers are supported."
+        )
+    settings = config.get("config", {})
+    if "suffix_indicator" not in settings and "lowercase" not in settings:
+        raise ValueError(
+            f"{folder}: the preset's tokenizer ({config.get('class_name')}) is not a WordPiece "
+            "tokenizer; keras-qa supports BERT-family WordPiece vocabularies only."
+        )
+    return QATokenizer(
+        vocabulary_path,
+        lowercase=settings.get("lowercase", False),
+        strip_accents=settings.get("strip_accents", False),
+        split_on_cjk=settings.get("split_on_cjk", True),
+        style=KERAS_HUB_STYLE,
+        unk_token=settings.get("oov_token", "[UNK]"),
+    )
+
+
+def _from_keras_hub_tokenizer(tokenizer):
+    vocabulary = tokenizer.vocabulary
+    if vocabulary is None or not hasattr(tokenizer, "suffix_indicator"):
+        raise ValueError(
+            f"{type(tokenizer).__name__} is not a WordPiece tokenizer with a vocabulary; keras-qa "
+            "supports BERT-family WordPiece vocabularies only."
+        )
+    return QATokenizer(
+        vocabulary,
+        lowercase=tokenizer.lowercase,
+        strip_accents=tokenizer.strip_accents,
+        split_on_cjk=tokenizer.split_on_cjk,
+        style=KERAS_HUB_STYLE,
+        unk_token=tokenizer.oov_token,
+    )
+
+
+def _download_hugging_face_tokenizer(repo_id):
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(
+            repo_id,
+            allow_patterns=["vocab.txt", "tokenizer.json", "tokenizer_config.json", "config.json"],
+        )
+    except Exception as error:  # The hub client raises many types for offline and unknown repos.
+        raise ValueError(
+            f"Could not download the tokenizer of hf://{repo_id}: {error}. This needs network access; "
+            "offline, pass a local Hugging Face folder or 'minilm'."
+        ) from error

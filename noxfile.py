@@ -1,4 +1,4 @@
-"""Automation: `nox -s tests` (JAX and TensorFlow backends), `nox -s lint`."""
+"""Automation: `nox -s tests` and `nox -s train` (JAX and TensorFlow backends), `nox -s lint`."""
 
 import nox
 
@@ -25,6 +25,22 @@ def tests(session, backend):
     install(session, "dev")
     session.run(
         "pytest",
+        *session.posargs,
+        env={"KERAS_BACKEND": backend, **QUIET_TENSORFLOW},
+    )
+
+
+@nox.session
+@nox.parametrize("backend", BACKENDS)
+def train(session, backend):
+    """Run the offline quickstart: fine-tune MiniLM on the bundled data and print EM / F1."""
+    install(session)
+    session.run(
+        "python",
+        "-m",
+        "keras_qa.train",
+        "--output-dir",
+        f"runs/quickstart-{backend}",
         *session.posargs,
         env={"KERAS_BACKEND": backend, **QUIET_TENSORFLOW},
     )

@@ -3,7 +3,12 @@
 The pipeline runs one way:
 
     load_examples -> prepare_*_features -> model -> start/end logits -> decode_answers -> squad_score
+
+The data, feature, decoding and metric functions are NumPy only; the model and training names import
+Keras (and, through KerasHub, TensorFlow) the first time they are used.
 """
+
+import importlib
 
 from keras_qa.backbones import minilm_path, resolve_model_source
 from keras_qa.data import DataFormatError, load_examples
@@ -13,6 +18,26 @@ from keras_qa.postprocess import decode_answers, decode_spans
 from keras_qa.tokenizer import QATokenizer, load_tokenizer
 
 __version__ = "0.1.0"
+
+# Names whose modules import Keras, loaded on first use.
+_LAZY = {
+    "load_backbone": "keras_qa.backbones",
+    "QuestionAnsweringModel": "keras_qa.model",
+    "SpanHead": "keras_qa.model",
+    "ExactSpanAccuracy": "keras_qa.model",
+    "BucketedBatches": "keras_qa.batching",
+    "predict_logits": "keras_qa.batching",
+    "TrainSettings": "keras_qa.training",
+    "fine_tune": "keras_qa.training",
+    "load_trained_model": "keras_qa.training",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'keras_qa' has no attribute {name!r}")
+
 
 __all__ = [
     "DataFormatError",
@@ -26,4 +51,5 @@ __all__ = [
     "prepare_train_features",
     "resolve_model_source",
     "squad_score",
+    *_LAZY,
 ]

@@ -25,3 +25,90 @@ def make_example(context, question, answer=None, answer_start=None, qid="q0"):
         start = context.index(answer) if answer_start is None else answer_start
         answers = {"text": [answer], "answer_start": [start]}
     return {"id": qid, "title": "", "context": context, "question": question, "answers": answers}
+
+
+TINY_WORDS = [
+    "the",
+    "cat",
+    "sat",
+    "on",
+    "mat",
+    "dog",
+    "ran",
+    "to",
+    "park",
+    "where",
+    "did",
+    "who",
+    "what",
+    "a",
+    "big",
+    "red",
+    "blue",
+    "house",
+    "in",
+    "city",
+    "paris",
+    "london",
+    "is",
+    "capital",
+    "of",
+    "france",
+    "england",
+    "?",
+    ".",
+    ",",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory):
+    """A tiny random BERT saved as a KerasHub preset folder (backbone and tokenizer)."""
+    import keras_hub
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+    folder = str(tmp_path_factory.mktemp("tiny_preset"))
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=128,
+        dropout=0.0,
+    )
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    backbone.save_to_preset(folder)
+    tokenizer.save_to_preset(folder)
+    return folder
+
+
+def tiny_squad_examples(count, seed=0):
+    """Synthetic questions whose answer is a city in a short context."""
+    import random
+
+    rng = random.Random(seed)
+    cities = ["paris", "london", "the park", "a big red house", "the city"]
+    animals = ["cat", "dog"]
+    examples = []
+    for i in range(count):
+        city = rng.choice(cities)
+        animal = rng.choice(animals)
+        other = rng.choice([c for c in cities if c != city])
+        filler = " ".join(
+            rng.choice(["the", "big", "red", "blue", "mat"]) for _ in range(rng.randint(0, 6))
+        )
+        other_animal = "dog" if animal == "cat" else "cat"
+        context = f"{filler} the {animal} ran to {city} . the {other_animal} sat in {other} ."
+        question = f"where did the {animal} run ?"
+        start = context.index(f"to {city}") + 3
+        examples.append(
+            {
+                "id": f"t{i}",
+                "title": "",
+                "context": context,
+                "question": question,
+                "answers": {"text": [city], "answer_start": [start]},
+            }
+        )
+    return examples

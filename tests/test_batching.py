@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from keras_qa.batching import BucketedBatches, bucket_plan, predict_logits
+
+
+def fake_features(lengths, full_length=64):
+    lengths = np.asarray(lengths)
+    mask = (np.arange(full_length)[None, :] < lengths[:, None]).astype(np.int32)
+    count = len(lengths)
+    return {
+        "token_ids": mask * 7,
+        "segment_ids": np.zeros_like(mask),
+        "padding_mask": mask,
+        "start_positions": np.arange(count, dtype=np.int32) % 5,
+        "end_positions": np.arange(count, dtype=np.int32) % 5 + 1,
+        "example_index": np.arange(count, dtype=np.int32),
+    }
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_every_window_is_batched_once_in_a_bucket_that_holds_it(shuffle):
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 65, size=301)
+    plan = bucket_plan(lengths, 8, 16, np.random.default_rng(1) if shuffle else None)
+    rows = np.concatenate([r for r, _ in plan])
+    assert sorted(rows.tolist()) == list(range(301))
+    assert all(lengths[r].max() <= length and length % 16 == 0 for r, length in plan)
+    assert {length for _, length in plan} <= {16, 32, 48, 64}
+    assert sum(len(r) < 8 for r, _ in plan) <= 1
+
+
+def test_shuffling_changes_each_epoch_and_replays_from_the_seed():
+    features = fake_features(np.random.default_rng(0).integers(3, 65, size=200))
+    first = BucketedBatches(features, 8, 16, shuffle=True, seed=3)
+    epoch0 = first.window_order.copy()
+    callback = first.epoch_callback()
+    callback.on_epoch_begin(0)
+    assert np.array_equal(first.window_order, epoch0)
+    callback.on_epoch_begin(1)
+    epoch1 = first.window_order.copy()
+    assert not np.array_equal(epoch0, epoch1)
+    replay = BucketedBatches(features, 8, 16, shuffle=True, seed=3, epoch=1, skip=5)
+    assert np.array_equal(
+        replay.window_order, epoch1[sum(len(first.batches[i][0]) for i in range(5)) :]
+    )
+
+
+def test_batches_are_cut_to_their_bucket_and_carry_targets():
+    features = fake_features([5, 40, 7, 33, 60])
+    batches = BucketedBatches(features, 2, 32, targets=True)
+    inputs, targets = batches[0]
+    assert inputs["token_ids"].shape == (2, 32)
+    assert set(targets) == {"start_logits", "end_logits"}
+    assert batches.padded_tokens == 2 * 32 + 2 * 64 + 64
+    whole = BucketedBatches(features, 2, None)
+    assert {whole[i]["token_ids"].shape[1] for i in range(len(whole))} == {64}
+
+
+class EchoModel:
+    """Returns each window's token count as its logits, to check the order predict_logits keeps."""
+
+    input_names = ("token_ids", "padding_mask")
+
+    def predict_on_batch(self, inputs):
+        lengths = inputs["padding_mask"].sum(axis=1, keepdims=True).astype(np.float32)
+        logits = np.broadcast_to(lengths, inputs["padding_mask"].shape).copy()
+        return {"start_logits": logits, "end_logits": -logits}
+
+
+def test_predict_logits_returns_windows_in_feature_order():
+    lengths = np.random.default_rng(2).integers(3, 65, size=50)
+    start, end = predict_logits(EchoModel(), fake_features(lengths), batch_size=4, bucket_width=16)
+    assert start.shape == (50, 64)
+    np.testing.assert_array_equal(start[:, 0], lengths)
+    np.testing.assert_array_equal(end[:, 0], -lengths)

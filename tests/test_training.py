@@ -1,0 +1,236 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keras_qa
+from keras_qa.batching import predict_logits
+from keras_qa.training import (
+    TrainSettings,
+    fine_tune,
+    load_trained_model,
+    recipe_settings,
+    resolve_precision,
+)
+from tests.conftest import tiny_squad_examples
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("data")
+    paths = {}
+    for name, count, seed in (("train", 48, 0), ("eval", 16, 1)):
+        path = folder / f"{name}.jsonl"
+        path.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(count, seed)))
+        paths[name] = str(path)
+    return paths
+
+
+def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
+    base = dict(
+        model=tiny_preset,
+        train_data=tiny_data["train"],
+        eval_data=tiny_data["eval"],
+        max_length=48,
+        doc_stride=16,
+        epochs=2,
+        batch_size=8,
+        learning_rate=3e-3,
+        warmup=0.1,
+        dropout=0.0,
+        mixed_precision="off",
+        output_dir=str(output_dir),
+        checkpoint_every=2,
+        bucket_width=16,
+        eval_batch_size=8,
+    )
+    return TrainSettings(**(base | changes))
+
+
+def test_a_run_writes_a_model_that_reloads_and_reproduces_its_predictions(
+    tiny_preset, tiny_data, tmp_path
+):
+    settings = tiny_settings(tiny_preset, tiny_data, tmp_path, eval_every_epoch=True)
+    metrics = fine_tune(settings, verbose=0)
+    for name in (
+        "model.keras",
+        "keras_qa.json",
+        "metrics.json",
+        "predictions.json",
+        "training_curves.png",
+        "tokenizer/vocab.txt",
+    ):
+        assert os.path.isfile(tmp_path / name), name
+    assert not os.path.exists(tmp_path / "checkpoint")
+    with open(tmp_path / "training_curves.png", "rb") as file:
+        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["eval"]["f1"] == pytest.approx(metrics["eval"]["f1"])
+    assert [entry["epoch"] for entry in saved["history"]] == [1, 2]
+    assert all("eval_f1" in entry and "loss" in entry for entry in saved["history"])
+    assert saved["history"][-1]["eval_f1"] == pytest.approx(metrics["eval"]["f1"])
+    assert saved["settings"]["learning_rate"] == 3e-3
+    assert saved["train_windows"] == 48 and saved["train_windows_per_second"] > 0
+    assert {"keras", "keras_hub", keras.backend.backend()} <= set(saved["versions"])
+
+    model, tokenizer, config = load_trained_model(str(tmp_path))
+    examples = keras_qa.load_examples(tiny_data["eval"])
+    features = keras_qa.prepare_eval_features(
+        examples, tokenizer, config["max_length"], config["doc_stride"]
+    )
+    start, end = predict_logits(model, features)
+    predictions = json.loads((tmp_path / "predictions.json").read_text())
+    assert keras_qa.decode_answers(examples, features, start, end) == predictions
+    assert (
+        saved["eval"]["exact_match"] == keras_qa.squad_score(predictions, examples)["exact_match"]
+    )
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAt(keras.callbacks.Callback):
+    def __init__(self, step):
+        super().__init__()
+        self.step, self.seen = step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.step:
+            raise Crash(f"crash after step {self.step}")
+
+
+def final_weights(directory):
+    model, _, _ = load_trained_model(str(directory))
+    return model.get_weights()
+
+
+def test_resuming_after_a_crash_mid_epoch_matches_an_uninterrupted_run(
+    tiny_preset, tiny_data, tmp_path
+):
+    whole = tmp_path / "whole"
+    fine_tune(tiny_settings(tiny_preset, tiny_data, whole, eval_data=None), verbose=0)
+
+    broken = tmp_path / "broken"
+    settings = tiny_settings(tiny_preset, tiny_data, broken, eval_data=None)
+    # 6 steps an epoch; the crash comes after step 9 (epoch 2), the last checkpoint is step 8.
+    with pytest.raises(Crash):
+        fine_tune(settings, verbose=0, callbacks=[CrashAt(9)])
+    assert not os.path.exists(broken / "model.keras")
+    state = json.loads((broken / "checkpoint" / "state.json").read_text())
+    assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 2, 8)
+
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        fine_tune(settings, verbose=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        fine_tune(
+            tiny_settings(
+                tiny_preset, tiny_data, broken, eval_data=None, learning_rate=1e-3, resume=True
+            ),
+            verbose=0,
+        )
+    metrics = fine_tune(
+        tiny_settings(tiny_preset, tiny_data, broken, eval_data=None, resume=True), verbose=0
+    )
+    assert [entry["epoch"] for entry in metrics["history"]] == [1, 2]
+    assert not os.path.exists(broken / "checkpoint")
+    for resumed, reference in zip(final_weights(broken), final_weights(whole)):
+        np.testing.assert_allclose(resumed, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_a_killed_training_process_resumes_and_finishes(tiny_preset, tiny_data, tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "keras_qa.train",
+        "--model",
+        tiny_preset,
+        "--train-data",
+        tiny_data["train"],
+        "--eval-data",
+        tiny_data["eval"],
+        "--max-length",
+        "48",
+        "--doc-stride",
+        "16",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "2",
+        "--learning-rate",
+        "1e-3",
+        "--mixed-precision",
+        "off",
+        "--checkpoint-every",
+        "1",
+        "--bucket-width",
+        "16",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_path = tmp_path / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and process.poll() is None:
+            if state_path.exists():
+                try:
+                    if json.loads(state_path.read_text())["global_step"] >= 5:
+                        break
+                except (ValueError, KeyError):
+                    pass
+            time.sleep(0.05)
+        assert process.poll() is None, "training ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert not (tmp_path / "model.keras").exists()
+    done = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "F1" in done.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [entry["epoch"] for entry in metrics["history"]] == [1, 2, 3]
+    model, _, _ = load_trained_model(str(tmp_path))
+    assert model.count_params() > 0
+
+
+def test_precision_choices():
+    assert resolve_precision("off") == "float32"
+    if keras.backend.backend() != "jax":  # JAX on the CPU refuses float16 (tests/test_model.py)
+        assert resolve_precision("float16") == "mixed_float16"
+    assert resolve_precision("bfloat16") == "mixed_bfloat16"
+    expected = "mixed_bfloat16" if keras.backend.backend() == "tensorflow" else "float32"
+    assert resolve_precision("auto") == expected  # these tests run on CPUs
+    with pytest.raises(ValueError, match="mixed_precision must be one of"):
+        resolve_precision("int8")
+
+
+def test_recipes():
+    assert recipe_settings() == TrainSettings()
+    keras_io = recipe_settings("keras-io")
+    assert (
+        keras_io.model,
+        keras_io.train_data,
+        keras_io.learning_rate,
+        keras_io.batch_size,
+        keras_io.epochs,
+        keras_io.max_length,
+        keras_io.doc_stride,
+        keras_io.weight_decay,
+    ) == ("distil_bert_base_en", "squad", 5e-5, 32, 1, 384, 128, 0.0)
+    with pytest.raises(ValueError, match="Unknown recipe"):
+        recipe_settings("fast")
+
+
+def test_loading_something_that_is_not_a_trained_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a trained keras-qa model"):
+        load_trained_model(str(tmp_path))

@@ -9,7 +9,7 @@ What a run writes to its output directory:
   inference needs (`keras_qa.load_trained_model` reads them);
 - `metrics.json`: EM, F1, loss history, throughput, wall times, versions and every setting;
 - `predictions.json`: `{id: answer}` on the eval data;
-- `training_curves.png`: loss and accuracy per epoch;
+- `training_curves.png`: loss and accuracies against the training step;
 - `checkpoint/` while training: weights and optimizer state every `checkpoint_every` steps and at each
   epoch end, written atomically; `resume=True` continues from it. It is removed when the run ends well.
 """
@@ -166,14 +166,17 @@ def load_split(source, split, role, limit=None):
 class TrainingCheckpoint(keras.callbacks.Callback):
     """Saves weights, optimizer state and progress every `every` steps and at each epoch end.
 
+    It also keeps the history: the logs of every epoch, and of every `log_every`-th step.
+
     Files are written to a temporary name and moved into place, so a crash at any moment leaves the
     previous checkpoint whole.
     """
 
-    def __init__(self, directory, every, state):
+    def __init__(self, directory, every, state, log_every=10):
         super().__init__()
         self.directory = directory
         self.every = int(every) if every else 0
+        self.log_every = max(1, int(log_every))
         self.state = state  # epoch, step_in_epoch, history; shared with the caller.
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -185,6 +188,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         # whole training state back to the variables, which is only worth it when saving.
         self.state["step_in_epoch"] += 1
         self.state["global_step"] += 1
+        if self.state["global_step"] % self.log_every == 0:
+            # Keras' batch logs are running means over the epoch so far.
+            self.state["steps"].append(
+                {key: float(value) for key, value in (logs or {}).items()}
+                | {"step": self.state["global_step"], "epoch": self.state["epoch"] + 1}
+            )
         if self.every and self.state["global_step"] % self.every == 0:
             self.save()
 
@@ -302,15 +311,21 @@ def _fine_tune(settings, verbose, callbacks):
     overrides = {} if settings.dropout is None else {"dropout": settings.dropout}
     backbone = backbones_module.load_backbone(settings.model, **overrides)
     model = QuestionAnsweringModel(backbone)
-    batches = BucketedBatches(
-        train_features,
-        settings.batch_size,
-        settings.bucket_width,
-        shuffle=True,
-        seed=settings.seed,
-        targets=True,
-        input_names=model.input_names,
-    )
+
+    def training_batches(epoch=0, skip=0):
+        return BucketedBatches(
+            train_features,
+            settings.batch_size,
+            settings.bucket_width,
+            shuffle=True,
+            seed=settings.seed,
+            targets=True,
+            input_names=model.input_names,
+            epoch=epoch,
+            skip=skip,
+        )
+
+    batches = training_batches()
     batches_per_epoch = len(batches)
     total_steps = batches_per_epoch * settings.epochs
     model.compile(
@@ -334,6 +349,7 @@ def _fine_tune(settings, verbose, callbacks):
         "step_in_epoch": 0,
         "global_step": 0,
         "history": [],
+        "steps": [],
         "settings": dataclasses.asdict(settings),
     }
     if resume_state is not None:
@@ -344,8 +360,11 @@ def _fine_tune(settings, verbose, callbacks):
             step_in_epoch=resume_state["step_in_epoch"],
             global_step=resume_state["global_step"],
             history=resume_state["history"],
+            steps=resume_state["steps"],
         )
-    checkpoint = TrainingCheckpoint(checkpoint_dir, settings.checkpoint_every, state)
+    checkpoint = TrainingCheckpoint(
+        checkpoint_dir, settings.checkpoint_every, state, log_every=max(1, total_steps // 100)
+    )
     callbacks = [*callbacks, checkpoint]
     eval_features = None
     if eval_examples is not None and settings.eval_every_epoch:
@@ -355,46 +374,29 @@ def _fine_tune(settings, verbose, callbacks):
         # Before the checkpoint, so that the epoch's scores are in the history it saves.
         callbacks.insert(0, EpochEvaluation(eval_examples, eval_features, settings))
 
+    def fit_until(dataset, epochs):
+        model.fit(
+            dataset,
+            epochs=epochs,
+            initial_epoch=state["epoch"],
+            callbacks=[dataset.epoch_callback(), *callbacks],
+            verbose=verbose,
+            # The batches shuffle themselves from the seed, so that a resumed epoch replays the
+            # same order; Keras would otherwise reorder them with its own random state.
+            shuffle=False,
+        )
+
     train_started = time.perf_counter()
     trained_windows = 0
+    if state["epoch"] < settings.epochs and state["step_in_epoch"]:
+        # Finish the interrupted epoch with the batches it had not reached, in the same order.
+        remainder = training_batches(state["epoch"], state["step_in_epoch"])
+        trained_windows += len(remainder.window_order)
+        fit_until(remainder, state["epoch"] + 1)
     if state["epoch"] < settings.epochs:
-        if state["step_in_epoch"]:
-            # Finish the interrupted epoch with the batches it had not reached, in the same order.
-            remainder = BucketedBatches(
-                train_features,
-                settings.batch_size,
-                settings.bucket_width,
-                shuffle=True,
-                seed=settings.seed,
-                targets=True,
-                input_names=model.input_names,
-                epoch=state["epoch"],
-                skip=state["step_in_epoch"],
-            )
-            trained_windows += len(remainder.window_order)
-            model.fit(
-                remainder,
-                epochs=state["epoch"] + 1,
-                initial_epoch=state["epoch"],
-                callbacks=[remainder.epoch_callback(), *callbacks],
-                verbose=verbose,
-                # The batches shuffle themselves from the seed, so that a resumed epoch replays
-                # the same order; Keras would otherwise reorder them with its own random state.
-                shuffle=False,
-            )
-        if state["epoch"] < settings.epochs:
-            batches.start_at(state["epoch"])
-            trained_windows += windows * (settings.epochs - state["epoch"])
-            model.fit(
-                batches,
-                epochs=settings.epochs,
-                initial_epoch=state["epoch"],
-                callbacks=[batches.epoch_callback(), *callbacks],
-                verbose=verbose,
-                # The batches shuffle themselves from the seed, so that a resumed epoch replays
-                # the same order; Keras would otherwise reorder them with its own random state.
-                shuffle=False,
-            )
+        batches.start_at(state["epoch"])
+        trained_windows += windows * (settings.epochs - state["epoch"])
+        fit_until(batches, settings.epochs)
     train_seconds = time.perf_counter() - train_started
 
     save_trained_model(model, tokenizer, settings, output_dir)
@@ -407,6 +409,7 @@ def _fine_tune(settings, verbose, callbacks):
         "train_seconds": train_seconds,
         "train_windows_per_second": trained_windows / train_seconds if train_seconds else None,
         "history": state["history"],
+        "step_history": state["steps"],
     }
     if eval_examples is not None:
         eval_started = time.perf_counter()
@@ -429,7 +432,7 @@ def _fine_tune(settings, verbose, callbacks):
     metrics["settings"] = dataclasses.asdict(settings)
     metrics["versions"] = _versions()
     write_json_atomically(os.path.join(output_dir, "metrics.json"), metrics)
-    _plot_history(state["history"], os.path.join(output_dir, "training_curves.png"))
+    _plot_history(state["steps"], os.path.join(output_dir, "training_curves.png"))
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     if verbose:
         _print_summary(metrics, output_dir)
@@ -540,25 +543,30 @@ def _versions():
     return versions
 
 
-def _plot_history(history, path):
+def _plot_history(steps, path):
+    """Loss and accuracies against the training step (running means within each epoch)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    epochs = [entry["epoch"] for entry in history]
-    for key in ("loss", "start_logits_loss", "end_logits_loss"):
-        if history and key in history[0]:
-            loss_axis.plot(epochs, [entry[key] for entry in history], marker="o", label=key)
-    for key in ("exact_span_accuracy", "start_logits_accuracy", "end_logits_accuracy"):
-        if history and key in history[0]:
-            accuracy_axis.plot(epochs, [entry[key] for entry in history], marker="o", label=key)
-    loss_axis.set(title="training loss", xlabel="epoch")
-    accuracy_axis.set(title="training accuracy", xlabel="epoch")
-    for axis in (loss_axis, accuracy_axis):
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    x = [entry["step"] for entry in steps]
+    for axis, keys in (
+        (loss_axis, ("loss", "start_logits_loss", "end_logits_loss")),
+        (accuracy_axis, ("exact_span_accuracy", "start_logits_accuracy", "end_logits_accuracy")),
+    ):
+        for key in keys:
+            if steps and key in steps[0]:
+                axis.plot(x, [entry[key] for entry in steps], label=key)
         if axis.lines:
             axis.legend()
+    epoch_starts = [b["step"] for a, b in zip(steps, steps[1:]) if b["epoch"] != a["epoch"]]
+    for axis in (loss_axis, accuracy_axis):
+        for step in epoch_starts:
+            axis.axvline(step, color="grey", linewidth=0.8, linestyle=":")
+    loss_axis.set(title="training loss (running mean in each epoch)", xlabel="step")
+    accuracy_axis.set(title="training accuracy (running mean in each epoch)", xlabel="step")
     figure.tight_layout()
     temporary = path + ".partial.png"
     figure.savefig(temporary, dpi=100)

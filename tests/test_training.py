@@ -74,6 +74,8 @@ def test_a_run_writes_a_model_that_reloads_and_reproduces_its_predictions(
     assert saved["eval"]["f1"] == pytest.approx(metrics["eval"]["f1"])
     assert [entry["epoch"] for entry in saved["history"]] == [1, 2]
     assert all("eval_f1" in entry and "loss" in entry for entry in saved["history"])
+    steps = [entry["step"] for entry in saved["step_history"]]
+    assert steps == sorted(steps) and steps[-1] == 12 and "loss" in saved["step_history"][0]
     assert saved["history"][-1]["eval_f1"] == pytest.approx(metrics["eval"]["f1"])
     assert saved["settings"]["learning_rate"] == 3e-3
     assert saved["train_windows"] == 48 and saved["train_windows_per_second"] > 0

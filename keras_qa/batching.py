@@ -14,7 +14,7 @@ in a bucket move up to the next, longer bucket, so only the last batch of an epo
 import keras
 import numpy as np
 
-from keras_qa.model import model_inputs, model_targets
+from keras_qa.model import PADDING_LOGIT, model_inputs, model_targets
 
 
 def bucket_plan(lengths, batch_size, bucket_width=32, rng=None):
@@ -177,8 +177,6 @@ def predict_logits(model, features, batch_size=64, bucket_width=32, verbose=0):
         `(start_logits, end_logits)`, float32 arrays `(windows, max_length)`; padding positions get
         a very low logit.
     """
-    from keras_qa.model import PADDING_LOGIT
-
     batches = BucketedBatches(features, batch_size, bucket_width, input_names=model.input_names)
     windows, full_length = features["token_ids"].shape
     start_logits = np.full((windows, full_length), PADDING_LOGIT, dtype=np.float32)

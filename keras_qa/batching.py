@@ -11,6 +11,8 @@ epoch, from a seed, so that an epoch's order can be replayed (for resuming mid-e
 in a bucket move up to the next, longer bucket, so only the last batch of an epoch can be short.
 """
 
+import time
+
 import keras
 import numpy as np
 
@@ -103,6 +105,9 @@ class BucketedBatches(keras.utils.PyDataset):
         self.epoch = epoch
         self.skip = int(skip)
         self.batches = self._plan()
+        # Seconds spent assembling batches. With Keras' default single worker `fit` waits for each
+        # `__getitem__` on JAX and torch; on TensorFlow `as_fit_input` prefetches them.
+        self.fetch_seconds = 0.0
 
     def start_at(self, epoch, skip=0):
         """Position the batches at `epoch`, leaving out its first `skip` batches."""
@@ -131,16 +136,44 @@ class BucketedBatches(keras.utils.PyDataset):
         return len(self.batches)
 
     def __getitem__(self, index):
+        began = time.perf_counter()
         rows, length = self.batches[index]
         inputs = {
             name: array[rows, :length]
             for name, array in model_inputs(self.features, self.input_names).items()
         }
-        if not self.targets:
-            return inputs
-        return inputs, model_targets(
-            {name: self.features[name][rows] for name in ("start_positions", "end_positions")}
-        )
+        if self.targets:
+            inputs = inputs, model_targets(
+                {name: self.features[name][rows] for name in ("start_positions", "end_positions")}
+            )
+        self.fetch_seconds += time.perf_counter() - began
+        return inputs
+
+    def as_fit_input(self):
+        """What to give `fit`: these batches, or on TensorFlow a `tf.data.Dataset` over them.
+
+        Keras' TensorFlow adapter fixes a `PyDataset`'s batch shapes from its first two batches, so
+        a batch of another bucket length later in the epoch would fail. The dataset built here
+        declares the length axis open, reads the batches lazily (each epoch's order is the one
+        `epoch_callback` set when the epoch began) and prefetches the next batch while the model
+        trains on the current one.
+        """
+        if keras.backend.backend() != "tensorflow":
+            return self
+        import tensorflow as tf
+
+        matrix = tf.TensorSpec((None, None), tf.int32)
+        signature = {name: matrix for name in self.input_names if name in self.features}
+        if self.targets:
+            vector = tf.TensorSpec((None,), tf.int32)
+            signature = signature, {"start_logits": vector, "end_logits": vector}
+
+        def generate():
+            for index in range(len(self)):
+                yield self[index]
+
+        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(1)
 
     def epoch_callback(self):
         """A Keras callback that points these batches at each epoch as `fit` begins it.

@@ -126,15 +126,17 @@ def build_parser():
 
 
 def settings_from_args(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     field_names = {field.name for field in dataclasses.fields(TrainSettings)}
+    # A flag left out is None here; a flag given as "none" (--dropout none, --bucket-width none)
+    # is None too, and must still override the recipe.
+    given = {argument.split("=")[0] for argument in argv if argument.startswith("--")}
     overrides = {
         name: value
         for name, value in vars(args).items()
-        if name in field_names and value is not None
+        if name in field_names and (value is not None or f"--{name.replace('_', '-')}" in given)
     }
-    if "dropout" in overrides or any(a.startswith("--dropout") for a in (argv or sys.argv[1:])):
-        overrides["dropout"] = args.dropout
     if overrides.get("eval_data", "").lower() == "none":
         overrides["eval_data"] = None
     return recipe_settings(args.recipe, **overrides)

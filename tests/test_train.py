@@ -32,6 +32,14 @@ def test_flags_override_the_recipe():
     assert settings.mixed_precision == "bfloat16" and settings.resume
 
 
+@pytest.mark.parametrize("spelling", [["--bucket-width", "none"], ["--bucket-width=none"]])
+def test_none_overrides_a_setting_that_has_a_value(spelling):
+    assert TrainSettings().bucket_width is not None
+    assert settings_from_args(spelling).bucket_width is None
+    assert settings_from_args(["--dropout", "0.2"]).dropout == 0.2
+    assert settings_from_args([]).dropout == TrainSettings().dropout
+
+
 def test_help_names_every_option(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])

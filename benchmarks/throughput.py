@@ -1,0 +1,627 @@
+"""Training and inference throughput of keras-qa beside Hugging Face's PyTorch reference, in one run.
+
+    python benchmarks/throughput.py [--quick] [--backends jax,tensorflow,tensorflow-xla,torch]
+        [--models distilbert,minilm] [--precisions float32,mixed_bfloat16,mixed_float16]
+        [--output-dir benchmarks/results]
+
+What is measured, for a DistilBERT-base shape and a MiniLM-L6 shape (random weights, nothing downloaded),
+on real SQuAD windows of the bundled data (MiniLM's uncased vocabulary, 384 / 128 windows):
+- `train_fixed`: keras-qa's training path (`QuestionAnsweringModel`, its default loss and metrics, AdamW,
+  `fit` on `BucketedBatches`) with every batch padded to 384 tokens;
+- `train_bucketed`: the same with the default length buckets (multiples of 32 tokens). Every bucket
+  length of an epoch is compiled and timed, and the epoch's throughput is the number of windows over the
+  sum of each batch's median step time at its length (so the figure is the whole epoch's, not a sample's);
+- `inference`: `predict_logits` on windows of the bundled eval split, bucketed, batch 32.
+Each keras-qa backend runs in its own process (Keras' backend is fixed per process): jax (XLA),
+tensorflow (graph mode, Keras' default: no XLA), tensorflow-xla (`jit_compile=True`) and torch (eager),
+each in float32 and mixed_bfloat16 (mixed_float16 only on a GPU: these CPUs have no fast float16 path
+and JAX refuses it there). The reference is transformers' `DistilBertForQuestionAnswering` /
+`BertForQuestionAnswering` built from a config, trained as run_qa.py does by default (float32, AdamW,
+every window padded to 384) and run for inference the same way under `torch.inference_mode`.
+
+Throughput is the median of timed steps after warm-up steps; the first step of each shape (tracing and
+compilation) is reported apart as `compile_s`. `tokens/s` counts real tokens (padding excluded), so that
+padded and bucketed runs compare. `data` is the share of training time spent cutting batches out of
+the cached features (`BucketedBatches.__getitem__`): on JAX and torch the model waits for it, on
+TensorFlow it is prefetched beside the step, so there it bounds the wait from above. Dropout is on (0.1, both models'
+default) in every training run, keras-qa's and the reference's alike.
+
+Output: a Markdown table on stdout (ratios to the reference as columns), `throughput.json` and
+`throughput.png` in `--output-dir`. `--quick` (DistilBERT shape only, each backend in the precision
+`--mixed-precision auto` picks, fewer steps, four bucket lengths interpolated) takes under 5 minutes on
+2 CPU cores.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+MODELS = {
+    # distilbert-base-uncased's configuration.
+    "distilbert": {
+        "vocabulary_size": 30522,
+        "num_layers": 6,
+        "num_heads": 12,
+        "hidden_dim": 768,
+        "intermediate_dim": 3072,
+    },
+    # all-MiniLM-L6-v2's configuration (BERT).
+    "minilm": {
+        "vocabulary_size": 30522,
+        "num_layers": 6,
+        "num_heads": 12,
+        "hidden_dim": 384,
+        "intermediate_dim": 1536,
+    },
+}
+BACKENDS = ("jax", "tensorflow", "tensorflow-xla", "torch")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+SCENARIOS = ("train_fixed", "train_bucketed", "inference")
+MAX_LENGTH, DOC_STRIDE, DROPOUT = 384, 128, 0.1
+RESULT_PREFIX = "RESULT "
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data shared by every worker: real SQuAD windows of the bundled data.
+
+
+def load_features(eval_windows, seed=0):
+    """All training windows of the bundled "train" split; a fixed random sample of "eval" windows."""
+    import keras_qa
+
+    tokenizer = keras_qa.load_tokenizer("minilm")
+    train = keras_qa.prepare_train_features(
+        keras_qa.load_examples("bundled", split="train"), tokenizer, MAX_LENGTH, DOC_STRIDE
+    )
+    evaluation = keras_qa.prepare_eval_features(
+        keras_qa.load_examples("bundled", split="eval"), tokenizer, MAX_LENGTH, DOC_STRIDE
+    )
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.permutation(len(evaluation["token_ids"]))[:eval_windows])
+    evaluation = {name: array[keep] for name, array in evaluation.items()}
+    return train, evaluation
+
+
+def step_statistics(durations, warmup):
+    """`(median step seconds, compile seconds)`: the first step minus a steady one is compilation."""
+    timed = durations[warmup:] or durations[-1:]
+    median = statistics.median(timed)
+    return median, max(0.0, durations[0] - median)
+
+
+def epoch_projection(lengths_of_batches, seconds_at_length):
+    """Seconds for a whole epoch from per-length step times (linear in between measured lengths)."""
+    measured = sorted(seconds_at_length)
+    times = np.interp(lengths_of_batches, measured, [seconds_at_length[m] for m in measured])
+    return float(np.sum(times))
+
+
+# ---------------------------------------------------------------------------------------------------
+# keras-qa worker (one process per backend).
+
+
+def keras_worker(options):
+    import keras
+    import keras_hub
+
+    from keras_qa.batching import BucketedBatches, bucket_plan, predict_logits
+    from keras_qa.model import QuestionAnsweringModel
+    from keras_qa.optimization import make_optimizer
+    from keras_qa.training import has_accelerator, resolve_precision
+
+    backend = options["backend"]
+    jit_compile = {"tensorflow": False, "tensorflow-xla": True}.get(backend, "auto")
+    train, evaluation = load_features(options["eval_windows"])
+    batch_size, warmup, steps = options["batch_size"], options["warmup"], options["steps"]
+    precisions = options["precisions"] or [resolve_precision("auto")]
+
+    class StepTimer(keras.callbacks.Callback):
+        """Wall time of every training step, waiting for its result (JAX dispatches ahead)."""
+
+        def __init__(self):
+            super().__init__()
+            self.durations = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.began = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            float(keras.ops.convert_to_numpy((logs or {})["loss"]))
+            self.durations.append(time.perf_counter() - self.began)
+
+    def build(model_name, policy):
+        keras.mixed_precision.set_dtype_policy(policy)
+        keras.utils.set_random_seed(0)
+        backbone_class = (
+            keras_hub.models.DistilBertBackbone
+            if model_name == "distilbert"
+            else keras_hub.models.BertBackbone
+        )
+        backbone = backbone_class(**MODELS[model_name], dropout=DROPOUT, max_sequence_length=512)
+        model = QuestionAnsweringModel(backbone)
+        model.compile(optimizer=make_optimizer(5e-5, 10_000, 0.1, 0.01), jit_compile=jit_compile)
+        return model
+
+    def fit_schedule(model, schedule):
+        """`fit` over `(rows, length)` batches in the given order; the step durations."""
+        batches = BucketedBatches(train, batch_size, targets=True, input_names=model.input_names)
+        batches.batches = list(schedule)
+        timer = StepTimer()
+        model.fit(batches.as_fit_input(), epochs=1, shuffle=False, verbose=0, callbacks=[timer])
+        return timer.durations, batches.fetch_seconds
+
+    def report(**result):
+        result.update(
+            implementation="keras-qa",
+            backend=backend,
+            batch_size=batch_size,
+            keras=keras.__version__,
+        )
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+    rng = np.random.default_rng(0)
+    train_lengths = train["padding_mask"].sum(axis=1)
+    for model_name in options["models"]:
+        for policy in precisions:
+            try:
+                resolve_precision(policy)
+                if policy == "mixed_float16" and not has_accelerator():
+                    raise ValueError("float16 is measured on a GPU only (no fast float16 on CPU)")
+            except ValueError as error:
+                report(model=model_name, precision=policy, skipped=str(error))
+                continue
+            common = {"model": model_name, "precision": policy}
+            if "train_fixed" in options["scenarios"]:
+                model = build(model_name, policy)
+                count = warmup + steps
+                rows = rng.permutation(len(train_lengths))[: count * batch_size]
+                schedule = [
+                    (rows[i * batch_size : (i + 1) * batch_size], MAX_LENGTH) for i in range(count)
+                ]
+                durations, fetch = fit_schedule(model, schedule)
+                median, compile_s = step_statistics(durations, warmup)
+                real_tokens = float(np.mean(train_lengths[rows]))
+                report(
+                    **common,
+                    scenario="train_fixed",
+                    seq_per_s=batch_size / median,
+                    tokens_per_s=batch_size * real_tokens / median,
+                    step_ms=1000 * median,
+                    compile_s=compile_s,
+                    data_wait=fetch / sum(durations),
+                    steps=len(durations),
+                )
+                del model
+            if "train_bucketed" in options["scenarios"]:
+                model = build(model_name, policy)
+                plan = bucket_plan(train_lengths, batch_size, 32, np.random.default_rng(0))
+                plan = [(r, min(length, MAX_LENGTH)) for r, length in plan]
+                # Lengths with a full batch (a bucket's leftovers move up, so all but the longest).
+                plan_lengths = sorted({length for r, length in plan if len(r) == batch_size})
+                if options["bucket_lengths"] and len(plan_lengths) > options["bucket_lengths"]:
+                    picks = np.linspace(0, len(plan_lengths) - 1, options["bucket_lengths"])
+                    plan_lengths = [plan_lengths[int(round(p))] for p in picks]
+                repeats = max(1, options["bucket_steps"])
+                schedule, at_length = [], []
+                for length in plan_lengths:
+                    same = [r for r, at in plan if at == length and len(r) == batch_size]
+                    for index in range(1 + repeats):
+                        schedule.append((same[index % len(same)], length))
+                        at_length.append(length)
+                durations, fetch = fit_schedule(model, schedule)
+                seconds_at_length, compile_s = {}, 0.0
+                for length in plan_lengths:
+                    mine = [d for d, at in zip(durations, at_length) if at == length]
+                    median, first_extra = step_statistics(mine, 1)
+                    seconds_at_length[length] = median
+                    compile_s += first_extra
+                epoch_seconds = epoch_projection([length for _, length in plan], seconds_at_length)
+                windows = sum(len(r) for r, _ in plan)
+                report(
+                    **common,
+                    scenario="train_bucketed",
+                    seq_per_s=windows / epoch_seconds,
+                    tokens_per_s=float(train_lengths.sum()) / epoch_seconds,
+                    step_ms=1000 * epoch_seconds / len(plan),
+                    compile_s=compile_s,
+                    data_wait=fetch / sum(durations),
+                    shapes=len(plan_lengths),
+                    steps=len(durations),
+                    epoch_windows=windows,
+                    epoch_seconds=epoch_seconds,
+                )
+            else:
+                model = build(model_name, policy)
+            if "inference" in options["scenarios"]:
+                batch = options["eval_batch_size"]
+                began = time.perf_counter()
+                predict_logits(model, evaluation, batch, 32)  # traces / compiles every shape
+                first = time.perf_counter() - began
+                seconds = []
+                for _ in range(options["inference_repeats"]):
+                    began = time.perf_counter()
+                    predict_logits(model, evaluation, batch, 32)
+                    seconds.append(time.perf_counter() - began)
+                median = statistics.median(seconds)
+                windows = len(evaluation["token_ids"])
+                report(
+                    **common,
+                    scenario="inference",
+                    seq_per_s=windows / median,
+                    tokens_per_s=float(evaluation["padding_mask"].sum()) / median,
+                    compile_s=max(0.0, first - median),
+                    steps=options["inference_repeats"],
+                    windows=windows,
+                    batch_size=batch,
+                )
+            del model
+            keras.backend.clear_session()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hugging Face transformers' PyTorch reference.
+
+
+def reference_worker(options):
+    import torch
+    import transformers
+
+    train, evaluation = load_features(options["eval_windows"])
+    batch_size, warmup, steps = options["batch_size"], options["warmup"], options["steps"]
+    torch.manual_seed(0)
+
+    def build(model_name):
+        shape = MODELS[model_name]
+        if model_name == "distilbert":
+            config = transformers.DistilBertConfig(
+                vocab_size=shape["vocabulary_size"],
+                n_layers=shape["num_layers"],
+                n_heads=shape["num_heads"],
+                dim=shape["hidden_dim"],
+                hidden_dim=shape["intermediate_dim"],
+                dropout=DROPOUT,
+                attention_dropout=DROPOUT,
+            )
+            return transformers.DistilBertForQuestionAnswering(config), False
+        config = transformers.BertConfig(
+            vocab_size=shape["vocabulary_size"],
+            num_hidden_layers=shape["num_layers"],
+            num_attention_heads=shape["num_heads"],
+            hidden_size=shape["hidden_dim"],
+            intermediate_size=shape["intermediate_dim"],
+            hidden_dropout_prob=DROPOUT,
+            attention_probs_dropout_prob=DROPOUT,
+        )
+        return transformers.BertForQuestionAnswering(config), True
+
+    def inputs(features, rows, segments):
+        batch = {
+            "input_ids": torch.from_numpy(features["token_ids"][rows].astype(np.int64)),
+            "attention_mask": torch.from_numpy(features["padding_mask"][rows].astype(np.int64)),
+        }
+        if segments:
+            batch["token_type_ids"] = torch.from_numpy(
+                features["segment_ids"][rows].astype(np.int64)
+            )
+        return batch
+
+    def report(**result):
+        result.update(
+            implementation="huggingface",
+            backend="torch",
+            precision="float32",
+            transformers=transformers.__version__,
+            torch=torch.__version__,
+            threads=torch.get_num_threads(),
+        )
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+    rng = np.random.default_rng(0)
+    train_lengths = train["padding_mask"].sum(axis=1)
+    for model_name in options["models"]:
+        model, segments = build(model_name)
+        if {"train_fixed", "train_bucketed"} & set(options["scenarios"]):
+            model.train()
+            optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+            rows = rng.permutation(len(train_lengths))[: (warmup + steps) * batch_size]
+            durations = []
+            for step in range(warmup + steps):
+                chosen = rows[step * batch_size : (step + 1) * batch_size]
+                batch = inputs(train, chosen, segments)
+                began = time.perf_counter()
+                output = model(
+                    **batch,
+                    start_positions=torch.from_numpy(
+                        train["start_positions"][chosen].astype(np.int64)
+                    ),
+                    end_positions=torch.from_numpy(train["end_positions"][chosen].astype(np.int64)),
+                )
+                output.loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                durations.append(time.perf_counter() - began)
+            median, first_extra = step_statistics(durations, warmup)
+            report(
+                model=model_name,
+                scenario="train_fixed",
+                seq_per_s=batch_size / median,
+                tokens_per_s=batch_size * float(np.mean(train_lengths[rows])) / median,
+                step_ms=1000 * median,
+                compile_s=first_extra,
+                steps=len(durations),
+                batch_size=batch_size,
+            )
+        if "inference" in options["scenarios"]:
+            model.eval()
+            windows = len(evaluation["token_ids"])
+            eval_batch = options["eval_batch_size"]
+            seconds = []
+            with torch.inference_mode():
+                for _ in range(1 + options["inference_repeats"]):
+                    began = time.perf_counter()
+                    for begin in range(0, windows, eval_batch):
+                        rows = np.arange(begin, min(windows, begin + eval_batch))
+                        model(**inputs(evaluation, rows, segments))
+                    seconds.append(time.perf_counter() - began)
+            median = statistics.median(seconds[1:])
+            report(
+                model=model_name,
+                scenario="inference",
+                seq_per_s=windows / median,
+                tokens_per_s=float(evaluation["padding_mask"].sum()) / median,
+                compile_s=None,
+                steps=options["inference_repeats"],
+                windows=windows,
+                batch_size=eval_batch,
+            )
+        del model
+
+
+# ---------------------------------------------------------------------------------------------------
+# Orchestration, table, chart.
+
+
+def installed(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def run_worker(kind, options, backend=None):
+    """Run one worker in a fresh process; its results, or a skip record saying why it failed."""
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if backend:
+        environment["KERAS_BACKEND"] = backend.split("-")[0]
+    options = dict(options, backend=backend)
+    command = [sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(options)]
+    began = time.perf_counter()
+    process = subprocess.run(command, env=environment, capture_output=True, text=True)
+    results = [
+        json.loads(line[len(RESULT_PREFIX) :])
+        for line in process.stdout.splitlines()
+        if line.startswith(RESULT_PREFIX)
+    ]
+    if process.returncode != 0:
+        tail = "\n".join(process.stderr.strip().splitlines()[-15:])
+        print(
+            f"[{kind} {backend or ''}] failed (exit {process.returncode}):\n{tail}", file=sys.stderr
+        )
+        results.append(
+            {
+                "implementation": "keras-qa" if kind == "keras" else "huggingface",
+                "backend": backend or "torch",
+                "skipped": f"worker exited with {process.returncode}: {tail.splitlines()[-1:]}",
+            }
+        )
+    print(
+        f"[{kind} {backend or ''}] {len(results)} results in {time.perf_counter() - began:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return results
+
+
+def reference_for(results, model, scenario):
+    """The reference figure a keras-qa result is compared with: run_qa.py pads every window to 384."""
+    wanted = "inference" if scenario == "inference" else "train_fixed"
+    for result in results:
+        if (
+            result.get("implementation") == "huggingface"
+            and result.get("model") == model
+            and result.get("scenario") == wanted
+            and "seq_per_s" in result
+        ):
+            return result
+    return None
+
+
+def markdown_table(results):
+    lines = [
+        "| model | scenario | implementation | precision | seq/s | real tokens/s | compile s | "
+        "data | x reference |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    measured = [r for r in results if "seq_per_s" in r]
+    order = {name: index for index, name in enumerate(SCENARIOS)}
+    measured.sort(
+        key=lambda r: (
+            r["model"],
+            order[r["scenario"]],
+            r["implementation"] != "huggingface",
+            -r["seq_per_s"],
+        )
+    )
+    for result in measured:
+        reference = reference_for(results, result["model"], result["scenario"])
+        ratio = f"{result['seq_per_s'] / reference['seq_per_s']:.2f}" if reference else "n/a"
+        name = (
+            "HF transformers (torch)"
+            if result["implementation"] == "huggingface"
+            else f"keras-qa {result['backend']}"
+        )
+        compile_s = result.get("compile_s")
+        data_wait = result.get("data_wait")
+        lines.append(
+            f"| {result['model']} | {result['scenario']} | {name} | {result['precision']} | "
+            f"{result['seq_per_s']:.2f} | {result['tokens_per_s']:,.0f} | "
+            f"{'' if compile_s is None else f'{compile_s:.1f}'} | "
+            f"{'' if data_wait is None else f'{100 * data_wait:.2f}%'} | {ratio} |"
+        )
+    skipped = [r for r in results if "skipped" in r]
+    for result in skipped:
+        lines.append(
+            f"\nnot measured: {result.get('implementation')} {result.get('backend')} "
+            f"{result.get('model', '')} {result.get('precision', '')}: {result['skipped']}"
+        )
+    return "\n".join(lines)
+
+
+def bar_chart(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [r for r in results if "seq_per_s" in r]
+    groups = sorted(
+        {(r["model"], r["scenario"]) for r in measured},
+        key=lambda group: (group[0], SCENARIOS.index(group[1])),
+    )
+    figure, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.8), squeeze=False)
+    for axis, (model, scenario) in zip(axes[0], groups):
+        rows = [r for r in measured if r["model"] == model and r["scenario"] == scenario]
+        rows.sort(key=lambda r: (r["implementation"] != "huggingface", -r["seq_per_s"]))
+        labels = [
+            "HF torch\nfloat32"
+            if r["implementation"] == "huggingface"
+            else f"{r['backend']}\n{r['precision'].replace('mixed_', '')}"
+            for r in rows
+        ]
+        colours = ["#999999" if r["implementation"] == "huggingface" else "#d00000" for r in rows]
+        axis.bar(range(len(rows)), [r["seq_per_s"] for r in rows], color=colours)
+        axis.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
+        axis.set_title(f"{model}: {scenario}", fontsize=9)
+        axis.set_ylabel("sequences / s")
+    figure.suptitle(
+        "keras-qa (red) vs Hugging Face PyTorch reference (grey), same machine, one run"
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="under 5 minutes on 2 CPU cores")
+    parser.add_argument(
+        "--backends", default=None, help=f"comma-separated, of {','.join(BACKENDS)}"
+    )
+    parser.add_argument("--models", default=None, help="comma-separated: distilbert, minilm")
+    parser.add_argument(
+        "--precisions",
+        default=None,
+        help="comma-separated Keras policies; default float32 and mixed_bfloat16 on CPU "
+        "(+ mixed_float16 on GPU); --quick: what --mixed-precision auto picks",
+    )
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--batch-size", type=int, default=None, help="training batch (16; quick 8)")
+    parser.add_argument("--eval-batch-size", type=int, default=32)
+    parser.add_argument("--no-reference", action="store_true", help="skip Hugging Face's model")
+    parser.add_argument("--output-dir", default="benchmarks/results")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        kind, options = args.worker
+        (keras_worker if kind == "keras" else reference_worker)(json.loads(options))
+        return
+
+    quick = args.quick
+    backends = (
+        args.backends.split(",")
+        if args.backends
+        else [
+            b
+            for b in BACKENDS
+            if installed(b.split("-")[0]) and not (quick and b == "tensorflow-xla")
+        ]
+    )
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backends {sorted(unknown)}; choose from {', '.join(BACKENDS)}")
+    models = args.models.split(",") if args.models else (["distilbert"] if quick else list(MODELS))
+    if set(models) - set(MODELS):
+        parser.error(f"--models: choose from {', '.join(MODELS)}")
+    if args.precisions:
+        precisions = args.precisions.split(",")
+    elif quick:
+        precisions = None  # each backend's `auto`
+    else:
+        precisions = ["float32", "mixed_bfloat16", "mixed_float16"]
+    options = {
+        "models": models,
+        "precisions": precisions,
+        "scenarios": args.scenarios.split(","),
+        "batch_size": args.batch_size or (8 if quick else 16),
+        "eval_batch_size": args.eval_batch_size,
+        "warmup": 1 if quick else 2,
+        "steps": 3 if quick else 6,
+        "bucket_lengths": 4 if quick else 0,  # 0: every bucket length of the epoch
+        "bucket_steps": 1 if quick else 2,
+        "eval_windows": 96 if quick else 512,
+        "inference_repeats": 1 if quick else 3,
+    }
+    began = time.perf_counter()
+    results = []
+    if not args.no_reference:
+        if installed("transformers") and installed("torch"):
+            results += run_worker("reference", options)
+        else:
+            results.append(
+                {
+                    "implementation": "huggingface",
+                    "backend": "torch",
+                    "skipped": "transformers and torch are not installed: pip install -e '.[bench]'",
+                }
+            )
+    for backend in backends:
+        results += run_worker("keras", options, backend)
+    print(markdown_table(results))
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    with open(os.path.join(args.output_dir, "throughput.json"), "w", encoding="utf-8") as file:
+        json.dump(
+            {
+                "command": " ".join(["python", *sys.argv]),
+                "options": options,
+                "machine": machine,
+                "seconds": time.perf_counter() - began,
+                "results": results,
+            },
+            file,
+            indent=2,
+        )
+    bar_chart(results, os.path.join(args.output_dir, "throughput.png"))
+    print(
+        f"\n{time.perf_counter() - began:.0f} s; wrote {args.output_dir}/throughput.json and "
+        f"throughput.png",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

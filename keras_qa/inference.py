@@ -1,0 +1,160 @@
+"""Answer questions with a trained model: `QuestionAnswerer`.
+
+    questions + contexts -> windows (prepare_eval_features) -> logits (predict_logits)
+        -> per-window probabilities -> best spans across windows (decode_spans) -> answers
+
+The output follows Hugging Face's question-answering pipeline, so that its clients keep working:
+`{"answer", "score", "start", "end"}`, with `start` / `end` character offsets into the context given and
+`score` a probability: in each window, a softmax over the start logits of the context tokens and [CLS]
+(and the same for the end), and a span's score is P(start) x P(end).
+"""
+
+import math
+
+import numpy as np
+
+from keras_qa.batching import predict_logits
+from keras_qa.features import CLS_INDEX, prepare_eval_features
+from keras_qa.postprocess import decode_spans
+
+
+class QuestionAnswerer:
+    """Extractive question answering with a trained keras-qa model, offline.
+
+    Args:
+        model: a `QuestionAnsweringModel` (or a model with the same inputs and outputs).
+        tokenizer: its `QATokenizer`.
+        max_length: tokens per window (the length the model was trained with).
+        doc_stride: default overlap, in tokens, between consecutive windows of a long context.
+        batch_size: windows per model call.
+
+    Example:
+    >>> answerer = QuestionAnswerer.from_pretrained("runs/quickstart")  # doctest: +SKIP
+    >>> answerer("Where do cats sleep?", "Cats sleep in the park.")  # doctest: +SKIP
+    {'answer': 'in the park', 'score': 0.83, 'start': 11, 'end': 22}
+    """
+
+    def __init__(self, model, tokenizer, max_length=384, doc_stride=128, batch_size=32):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = int(max_length)
+        self.doc_stride = int(doc_stride)
+        self.batch_size = int(batch_size)
+
+    @classmethod
+    def from_pretrained(cls, path, batch_size=32):
+        """Load what `python -m keras_qa.train` saved in `path` (model, tokenizer, settings)."""
+        from keras_qa.training import load_trained_model
+
+        model, tokenizer, config = load_trained_model(path)
+        return cls(model, tokenizer, config["max_length"], config["doc_stride"], batch_size)
+
+    def __call__(
+        self,
+        question,
+        context,
+        top_k=1,
+        max_answer_length=30,
+        doc_stride=None,
+        handle_impossible_answer=False,
+    ):
+        """Answer one question, or lists of them.
+
+        Args:
+            question: a string, or a list of strings.
+            context: a string, or a list of strings (one per question; a single string is shared by
+                every question).
+            top_k: how many answers per question, best first.
+            max_answer_length: the longest answer, in tokens.
+            doc_stride: context tokens shared by consecutive windows of a long context (default: the
+                model's training setting).
+            handle_impossible_answer: also consider "no answer" (the [CLS] span): it is returned as
+                `{"answer": "", "start": 0, "end": 0}` when it scores among the best.
+
+        Returns:
+            For one question: a dict, or a list of `top_k` dicts when `top_k > 1`. For a list of
+            questions: a list of those, in order.
+        """
+        questions, contexts, single = _as_lists(question, context)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer; got {top_k!r}")
+        if not isinstance(max_answer_length, int) or max_answer_length < 1:
+            raise ValueError(f"max_answer_length must be a positive integer; got {max_answer_length!r}")
+        doc_stride = self.doc_stride if doc_stride is None else int(doc_stride)
+        examples = [
+            {"id": str(i), "question": q, "context": c, "answers": {"text": [], "answer_start": []}}
+            for i, (q, c) in enumerate(zip(questions, contexts))
+        ]
+        features = prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
+        start_logits, end_logits = predict_logits(
+            self.model, features, self.batch_size, bucket_width=32
+        )
+        start_log_probs = _window_log_softmax(start_logits, features["offsets"])
+        end_log_probs = _window_log_softmax(end_logits, features["offsets"])
+        spans = decode_spans(
+            features,
+            start_log_probs,
+            end_log_probs,
+            num_examples=len(examples),
+            n_best=max(20, top_k),
+            max_answer_length=max_answer_length,
+            top_k=top_k,
+        )
+        results = []
+        for index, text in enumerate(contexts):
+            answers = []
+            for rank in range(top_k):
+                log_score = float(spans["score"][index, rank])
+                if not math.isfinite(log_score):
+                    break
+                start = int(spans["start_char"][index, rank])
+                end = int(spans["end_char"][index, rank])
+                answers.append(
+                    {"answer": text[start:end], "score": math.exp(log_score), "start": start, "end": end}
+                )
+            if handle_impossible_answer or not answers:
+                null_score = math.exp(float(spans["null_score"][index]))
+                answers.append({"answer": "", "score": null_score, "start": 0, "end": 0})
+                answers.sort(key=lambda answer: -answer["score"])
+                answers = answers[:top_k]
+            results.append(answers[0] if top_k == 1 else answers)
+        return results[0] if single else results
+
+
+def _as_lists(question, context):
+    """`(questions, contexts, single)`, checked: clear errors for wrong types and empty text."""
+    single = isinstance(question, str)
+    questions = [question] if single else question
+    if not isinstance(questions, (list, tuple)):
+        raise TypeError(f"question must be a string or a list of strings; got {type(question).__name__}")
+    if isinstance(context, str):
+        contexts = [context] * len(questions)
+    elif isinstance(context, (list, tuple)):
+        contexts = list(context)
+        if single:
+            raise TypeError("one question takes one context string; got a list of contexts")
+    else:
+        raise TypeError(f"context must be a string or a list of strings; got {type(context).__name__}")
+    if len(contexts) != len(questions):
+        raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
+    if not questions:
+        raise ValueError("no questions given")
+    for name, values in (("question", questions), ("context", contexts)):
+        for index, value in enumerate(values):
+            where = "" if single else f" {index}"
+            if not isinstance(value, str):
+                raise TypeError(f"{name}{where} must be a string; got {type(value).__name__}")
+            if not value.strip():
+                raise ValueError(f"{name}{where} is empty")
+    return list(questions), contexts, single
+
+
+def _window_log_softmax(logits, offsets):
+    """Log-probabilities over each window's context tokens and [CLS]; -inf elsewhere."""
+    logits = np.asarray(logits, dtype=np.float64)
+    allowed = np.asarray(offsets)[:, : logits.shape[1], 0] >= 0
+    allowed[:, CLS_INDEX] = True
+    masked = np.where(allowed, logits, -np.inf)
+    top = masked.max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(masked - top).sum(axis=1, keepdims=True)) + top
+    return (masked - log_total).astype(np.float32)

@@ -23,8 +23,8 @@ Throughput is the median of timed steps after warm-up steps; the first step of e
 compilation) is reported apart as `compile_s`. `tokens/s` counts real tokens (padding excluded), so that
 padded and bucketed runs compare. `data` is the share of training time spent cutting batches out of
 the cached features (`BucketedBatches.__getitem__`): on JAX and torch the model waits for it, on
-TensorFlow it is prefetched beside the step, so there it bounds the wait from above. Dropout is on (0.1, both models'
-default) in every training run, keras-qa's and the reference's alike.
+TensorFlow it is prefetched beside the step, so there it bounds the wait from above. Dropout is on
+(0.1, both models' default) in every training run, keras-qa's and the reference's alike.
 
 Output: a Markdown table on stdout (ratios to the reference as columns), `throughput.json` and
 `throughput.png` in `--output-dir`. `--quick` (DistilBERT shape only, each backend in the precision

@@ -30,6 +30,7 @@ _LAZY = {
     "TrainSettings": "keras_qa.training",
     "fine_tune": "keras_qa.training",
     "load_trained_model": "keras_qa.training",
+    "QuestionAnswerer": "keras_qa.inference",
 }
 
 

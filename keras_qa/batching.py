@@ -143,8 +143,14 @@ class BucketedBatches(keras.utils.PyDataset):
             for name, array in model_inputs(self.features, self.input_names).items()
         }
         if self.targets:
-            inputs = inputs, model_targets(
-                {name: self.features[name][rows] for name in ("start_positions", "end_positions")}
+            inputs = (
+                inputs,
+                model_targets(
+                    {
+                        name: self.features[name][rows]
+                        for name in ("start_positions", "end_positions")
+                    }
+                ),
             )
         self.fetch_seconds += time.perf_counter() - began
         return inputs

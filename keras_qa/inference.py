@@ -79,7 +79,9 @@ class QuestionAnswerer:
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer; got {top_k!r}")
         if not isinstance(max_answer_length, int) or max_answer_length < 1:
-            raise ValueError(f"max_answer_length must be a positive integer; got {max_answer_length!r}")
+            raise ValueError(
+                f"max_answer_length must be a positive integer; got {max_answer_length!r}"
+            )
         doc_stride = self.doc_stride if doc_stride is None else int(doc_stride)
         examples = [
             {"id": str(i), "question": q, "context": c, "answers": {"text": [], "answer_start": []}}
@@ -110,7 +112,12 @@ class QuestionAnswerer:
                 start = int(spans["start_char"][index, rank])
                 end = int(spans["end_char"][index, rank])
                 answers.append(
-                    {"answer": text[start:end], "score": math.exp(log_score), "start": start, "end": end}
+                    {
+                        "answer": text[start:end],
+                        "score": math.exp(log_score),
+                        "start": start,
+                        "end": end,
+                    }
                 )
             if handle_impossible_answer or not answers:
                 null_score = math.exp(float(spans["null_score"][index]))
@@ -126,7 +133,9 @@ def _as_lists(question, context):
     single = isinstance(question, str)
     questions = [question] if single else question
     if not isinstance(questions, (list, tuple)):
-        raise TypeError(f"question must be a string or a list of strings; got {type(question).__name__}")
+        raise TypeError(
+            f"question must be a string or a list of strings; got {type(question).__name__}"
+        )
     if isinstance(context, str):
         contexts = [context] * len(questions)
     elif isinstance(context, (list, tuple)):
@@ -134,7 +143,9 @@ def _as_lists(question, context):
         if single:
             raise TypeError("one question takes one context string; got a list of contexts")
     else:
-        raise TypeError(f"context must be a string or a list of strings; got {type(context).__name__}")
+        raise TypeError(
+            f"context must be a string or a list of strings; got {type(context).__name__}"
+        )
     if len(contexts) != len(questions):
         raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts")
     if not questions:

@@ -112,3 +112,32 @@ def tiny_squad_examples(count, seed=0):
             }
         )
     return examples
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_model(tiny_preset, tmp_path_factory):
+    """A directory written by `fine_tune`: the tiny BERT trained on synthetic "where did ..." data."""
+    import json
+
+    from keras_qa.training import TrainSettings, fine_tune
+
+    folder = tmp_path_factory.mktemp("trained")
+    data = folder / "train.jsonl"
+    data.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(48, 0)))
+    settings = TrainSettings(
+        model=tiny_preset,
+        train_data=str(data),
+        eval_data=None,
+        max_length=48,
+        doc_stride=16,
+        epochs=3,
+        batch_size=8,
+        learning_rate=3e-3,
+        dropout=0.0,
+        mixed_precision="off",
+        output_dir=str(folder / "model"),
+        checkpoint_every=0,
+        bucket_width=16,
+    )
+    fine_tune(settings, verbose=0)
+    return str(folder / "model")

@@ -1,0 +1,117 @@
+"""Answer questions from the command line with a model that `keras_qa.train` saved.
+
+    python -m keras_qa.predict --model runs/quickstart --question "Who won?" --context "..."
+    python -m keras_qa.predict --model runs/quickstart --question "Who won?" --context-file article.txt
+    python -m keras_qa.predict --model runs/quickstart --squad-file dev-v1.1.json --output predictions.json
+
+One question prints its answer as JSON (`{"answer", "score", "start", "end"}`, a list with --top-k > 1).
+A SQuAD file (any format `load_examples` reads) writes `{id: answer}` to --output and, when the file
+has answers, prints the official EM and F1.
+"""
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+CHUNK = 64  # questions per call: the progress bar moves, and memory stays flat on long files
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_qa.predict", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
+    parser.add_argument("--question", help="the question to answer")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--context", help="the text to find the answer in")
+    source.add_argument("--context-file", help="a UTF-8 text file to find the answer in")
+    source.add_argument("--squad-file", help="answer every question of a SQuAD file")
+    parser.add_argument(
+        "--output", default="predictions.json", help="with --squad-file: where {id: answer} goes"
+    )
+    parser.add_argument("--top-k", type=int, default=1, help="answers per question")
+    parser.add_argument("--max-answer-length", type=int, default=30, help="in tokens")
+    parser.add_argument("--doc-stride", type=int, default=None, help="default: the model's")
+    parser.add_argument(
+        "--handle-impossible-answer",
+        action="store_true",
+        help='let "no answer" compete (SQuAD v2.0 files); it is returned as ""',
+    )
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    has_context = args.context is not None or args.context_file is not None
+    if args.squad_file is None and (args.question is None or not has_context):
+        parser.error("give --question with --context or --context-file, or --squad-file")
+    if args.squad_file is not None and args.question is not None:
+        parser.error("--question goes with --context or --context-file, not --squad-file")
+    options = {
+        "top_k": args.top_k,
+        "max_answer_length": args.max_answer_length,
+        "doc_stride": args.doc_stride,
+        "handle_impossible_answer": args.handle_impossible_answer,
+    }
+    if args.squad_file is None:
+        context = args.context
+        if args.context_file is not None:
+            with open(args.context_file, encoding="utf-8") as file:
+                context = file.read()
+        answerer = _load(args.model, args.batch_size)
+        try:
+            result = answerer(args.question, context, **options)
+        except (ValueError, TypeError) as error:
+            parser.error(str(error))
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return result
+    return _predict_file(args, options)
+
+
+def _load(model, batch_size):
+    from keras_qa.inference import QuestionAnswerer
+
+    return QuestionAnswerer.from_pretrained(model, batch_size=batch_size)
+
+
+def _predict_file(args, options):
+    import keras
+
+    from keras_qa.data import load_examples
+    from keras_qa.metrics import squad_score
+    from keras_qa.training import write_json_atomically
+
+    examples = load_examples(args.squad_file)
+    for example in examples:
+        for field in ("question", "context"):
+            if not example[field].strip():
+                raise SystemExit(
+                    f"{args.squad_file}: question {example['id']!r} has an empty {field}"
+                )
+    answerer = _load(args.model, args.batch_size)
+    predictions = {}
+    progress = keras.utils.Progbar(len(examples), unit_name="question")
+    for begin in range(0, len(examples), CHUNK):
+        chunk = examples[begin : begin + CHUNK]
+        results = answerer([e["question"] for e in chunk], [e["context"] for e in chunk], **options)
+        for example, result in zip(chunk, results):
+            best = result[0] if isinstance(result, list) else result
+            predictions[example["id"]] = best["answer"]
+        progress.update(begin + len(chunk))
+    write_json_atomically(args.output, predictions)
+    print(f"wrote {len(predictions):,} answers to {args.output}")
+    scores = None
+    if any(example["answers"]["text"] for example in examples):
+        version = 2 if any(not example["answers"]["text"] for example in examples) else 1
+        scores = squad_score(predictions, examples, version=version)
+        exact = scores.get("exact_match", scores.get("exact"))
+        print(f"SQuAD v{'2.0' if version == 2 else '1.1'}: EM {exact:.2f}  F1 {scores['f1']:.2f}")
+    return scores
+
+
+if __name__ == "__main__":
+    main()

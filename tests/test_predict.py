@@ -1,0 +1,92 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from keras_qa.predict import main
+from tests.conftest import tiny_squad_examples
+
+CONTEXT = "the red mat . the cat ran to london . the dog sat in paris ."
+
+
+def test_one_question_prints_the_pipeline_answer(tiny_trained_model, capsys):
+    result = main(
+        [
+            "--model",
+            tiny_trained_model,
+            "--question",
+            "where did the cat run ?",
+            "--context",
+            CONTEXT,
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == result
+    assert printed["answer"] == CONTEXT[printed["start"] : printed["end"]] == "london"
+
+
+def test_a_context_file_and_top_k(tiny_trained_model, tmp_path, capsys):
+    path = tmp_path / "context.txt"
+    path.write_text(CONTEXT, encoding="utf-8")
+    main(
+        [
+            "--model",
+            tiny_trained_model,
+            "--question",
+            "where did the cat run ?",
+            "--context-file",
+            str(path),
+            "--top-k",
+            "3",
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed) == 3 and printed[0]["score"] >= printed[1]["score"] >= printed[2]["score"]
+
+
+def test_a_squad_file_writes_predictions_and_scores_them(tiny_trained_model, tmp_path, capsys):
+    examples = tiny_squad_examples(70, seed=5)
+    data = tmp_path / "questions.jsonl"
+    data.write_text("\n".join(json.dumps(e) for e in examples))
+    output = tmp_path / "out" / "predictions.json"
+    os.makedirs(output.parent)
+    scores = main(
+        ["--model", tiny_trained_model, "--squad-file", str(data), "--output", str(output)]
+    )
+    predictions = json.loads(output.read_text())
+    assert set(predictions) == {e["id"] for e in examples}
+    out = capsys.readouterr().out
+    assert f"EM {scores['exact_match']:.2f}" in out
+    assert scores["exact_match"] > 80  # the tiny model learned "where did the X run ?"
+
+
+def test_a_squad_file_with_an_empty_question_names_it(tiny_trained_model, tmp_path):
+    examples = tiny_squad_examples(3)
+    examples[1]["question"] = "  "
+    data = tmp_path / "bad.jsonl"
+    data.write_text("\n".join(json.dumps(e) for e in examples))
+    with pytest.raises(SystemExit, match="question 't1' has an empty question"):
+        main(["--model", tiny_trained_model, "--squad-file", str(data)])
+
+
+def test_wrong_arguments_are_refused(tiny_trained_model, capsys):
+    with pytest.raises(SystemExit):
+        main(["--model", tiny_trained_model, "--question", "where?"])
+    assert "--context" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--model", tiny_trained_model, "--question", " ", "--context", CONTEXT])
+    assert "question is empty" in capsys.readouterr().err
+
+
+def test_the_module_runs_as_a_command(tiny_trained_model):
+    completed = subprocess.run(
+        [sys.executable, "-m", "keras_qa.predict", "--model", tiny_trained_model]
+        + ["--question", "where did the cat run ?", "--context", CONTEXT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert json.loads(completed.stdout)["answer"] == "london"

@@ -22,7 +22,7 @@ def install(session, *extras):
 @nox.parametrize("backend", BACKENDS)
 def tests(session, backend):
     """Run the test suite on one Keras backend."""
-    install(session, "dev", "serve", "browser")
+    install(session, "dev", "serve", "browser", "onnx")
     session.run(
         "pytest",
         *session.posargs,

@@ -1,0 +1,144 @@
+"""Export a trained model for serving outside Python's Keras: a TensorFlow SavedModel, or ONNX.
+
+    python -m keras_qa.export --model runs/quickstart --format tf_saved_model [--output DIR]
+    python -m keras_qa.export --model runs/quickstart --format onnx [--output model.onnx]
+
+The export takes `token_ids`, `segment_ids` (BERT-like backbones) and `padding_mask`, int32 of shape
+`(batch, length)`, and returns `start_logits` and `end_logits`, float32 `(batch, length)`: the features
+`prepare_eval_features` makes, and the logits `decode_answers` reads. The tokenizer (`tokenizer/`, with
+`vocab.txt`) and `keras_qa.json` are copied beside a SavedModel. After exporting, the export is loaded
+again and run on a sample batch; its logits must match the Keras model's.
+
+Run it on the TensorFlow backend (`KERAS_BACKEND=tensorflow`) for exports that take any length; on JAX
+the export takes windows of exactly the training `max_length` (padding is masked, so the logits are the
+same). ONNX goes through Keras' exporter: tf2onnx on TensorFlow (the `onnx` extra installs it and
+onnxruntime), jax2onnx on JAX.
+"""
+
+import argparse
+import os
+import shutil
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FORMATS = ("tf_saved_model", "onnx")
+SAMPLE = [
+    (
+        "Which team won Super Bowl 50?",
+        "The Denver Broncos defeated the Carolina Panthers 24-10 to earn their third Super Bowl title.",
+    ),
+    ("Where did the cat run?", "The cat ran to London. The dog sat in Paris."),
+]
+
+
+def sample_inputs(tokenizer, input_names, max_length, length=None):
+    """A small batch of real features for checking an export, `length` tokens long (default: the
+    longest window's length)."""
+    from keras_qa.features import prepare_eval_features
+
+    examples = [
+        {"id": str(i), "question": q, "context": c, "answers": {"text": []}}
+        for i, (q, c) in enumerate(SAMPLE)
+    ]
+    features = prepare_eval_features(examples, tokenizer, max_length, max_length // 4)
+    length = length or int(features["padding_mask"].sum(axis=1).max())
+    return {name: features[name][:, :length] for name in input_names}
+
+
+def export_model(model_dir, output=None, format="tf_saved_model"):
+    """Export the model in `model_dir`; return `(output path, max |logit difference| on a sample)`.
+
+    Args:
+        model_dir: a directory written by `keras_qa.train`.
+        output: where to write (default: `<model_dir>/export/saved_model` or `.../model.onnx`).
+        format: "tf_saved_model" or "onnx".
+    """
+    from keras_qa.training import load_trained_model
+
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
+    model, tokenizer, config = load_trained_model(model_dir)
+    if output is None:
+        name = "saved_model" if format == "tf_saved_model" else "model.onnx"
+        output = os.path.join(model_dir, "export", name)
+    # TensorFlow exports an open length. JAX's shape-polymorphic export cannot decide KerasHub's
+    # "length <= max_sequence_length" check on a symbolic length, and torch's exporter takes no open
+    # axis of a dict input here, so those two export windows of exactly max_length tokens (what
+    # prepare_eval_features makes).
+    import keras
+
+    if keras.backend.backend() == "torch":
+        raise RuntimeError(
+            "Export runs on the TensorFlow or JAX backend (KERAS_BACKEND=tensorflow python -m "
+            "keras_qa.export ...): Keras' torch exporter does not take the model's dict of inputs. "
+            "The saved model.keras loads on any backend."
+        )
+    length = None if keras.backend.backend() == "tensorflow" else config["max_length"]
+    inputs = sample_inputs(tokenizer, model.input_names, config["max_length"], length)
+    expected = model.predict_on_batch(inputs)
+    if os.path.exists(output):
+        raise FileExistsError(f"{output} exists; remove it or choose another --output")
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    signature = [
+        {name: keras.InputSpec(shape=(None, length), dtype="int32") for name in model.input_names}
+    ]
+    model.export(output, format=format, verbose=False, input_signature=signature)
+    if format == "tf_saved_model":
+        shutil.copytree(os.path.join(model_dir, "tokenizer"), os.path.join(output, "tokenizer"))
+        shutil.copy(os.path.join(model_dir, "keras_qa.json"), output)
+        exported = _run_saved_model(output, inputs)
+    else:
+        exported = _run_onnx(output, inputs)
+    difference = max(
+        float(np.max(np.abs(np.asarray(expected[name], np.float32) - exported[name])))
+        for name in ("start_logits", "end_logits")
+    )
+    return output, difference
+
+
+def _run_saved_model(path, inputs):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    outputs = loaded.serve({name: tf.constant(value) for name, value in inputs.items()})
+    return {name: np.asarray(value, np.float32) for name, value in outputs.items()}
+
+
+def _run_onnx(path, inputs):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    # tf2onnx prefixes the input names ("args_0_token_ids"); the feature name ends each one.
+    feed = {
+        item.name: next(value for name, value in inputs.items() if item.name.endswith(name))
+        for item in session.get_inputs()
+    }
+    names = [item.name for item in session.get_outputs()]
+    values = session.run(names, feed)
+    outputs = {}
+    for name, value in zip(names, values):
+        key = "start_logits" if "start" in name else "end_logits" if "end" in name else name
+        outputs[key] = np.asarray(value, np.float32)
+    return outputs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_qa.export", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
+    parser.add_argument("--format", choices=FORMATS, default="tf_saved_model")
+    parser.add_argument("--output", help="default: <model>/export/saved_model or model.onnx")
+    args = parser.parse_args(argv)
+    output, difference = export_model(args.model, args.output, args.format)
+    print(
+        f"exported {args.format} to {output}; on a sample batch its logits differ from the Keras "
+        f"model's by at most {difference:.2e}"
+    )
+    return output, difference
+
+
+if __name__ == "__main__":
+    main()

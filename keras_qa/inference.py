@@ -42,11 +42,20 @@ class QuestionAnswerer:
         self.batch_size = int(batch_size)
 
     @classmethod
-    def from_pretrained(cls, path, batch_size=32):
-        """Load what `python -m keras_qa.train` saved in `path` (model, tokenizer, settings)."""
+    def from_pretrained(cls, path, batch_size=32, dtype=None):
+        """Load what `python -m keras_qa.train` saved in `path` (model, tokenizer, settings).
+
+        Args:
+            path: a directory written by `keras_qa.train`.
+            batch_size: windows per model call.
+            dtype: the Keras dtype policy to compute in ("float32", "mixed_bfloat16", ...);
+                default: the one the model was trained with.
+        """
         from keras_qa.training import load_trained_model
 
         model, tokenizer, config = load_trained_model(path)
+        if dtype is not None:
+            model = with_dtype_policy(model, dtype)
         return cls(model, tokenizer, config["max_length"], config["doc_stride"], batch_size)
 
     def __call__(
@@ -126,6 +135,20 @@ class QuestionAnswerer:
                 answers = answers[:top_k]
             results.append(answers[0] if top_k == 1 else answers)
         return results[0] if single else results
+
+
+def with_dtype_policy(model, dtype):
+    """A copy of a `QuestionAnsweringModel` whose backbone computes under another dtype policy.
+
+    The weights are float32 under every policy Keras has, so they carry over as they are.
+    """
+    from keras_qa.model import QuestionAnsweringModel
+
+    config = model.get_config()
+    config["backbone"]["config"]["dtype"] = dtype
+    copy = QuestionAnsweringModel.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _as_lists(question, context):

@@ -40,6 +40,11 @@ def build_parser():
         help='let "no answer" compete (SQuAD v2.0 files); it is returned as ""',
     )
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
+    parser.add_argument(
+        "--dtype",
+        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); "
+        "default: the model's training precision",
+    )
     return parser
 
 
@@ -62,7 +67,7 @@ def main(argv=None):
         if args.context_file is not None:
             with open(args.context_file, encoding="utf-8") as file:
                 context = file.read()
-        answerer = _load(args.model, args.batch_size)
+        answerer = _load(args)
         try:
             result = answerer(args.question, context, **options)
         except (ValueError, TypeError) as error:
@@ -72,10 +77,12 @@ def main(argv=None):
     return _predict_file(args, options)
 
 
-def _load(model, batch_size):
+def _load(args):
     from keras_qa.inference import QuestionAnswerer
 
-    return QuestionAnswerer.from_pretrained(model, batch_size=batch_size)
+    return QuestionAnswerer.from_pretrained(
+        args.model, batch_size=args.batch_size, dtype=args.dtype
+    )
 
 
 def _predict_file(args, options):
@@ -92,7 +99,7 @@ def _predict_file(args, options):
                 raise SystemExit(
                     f"{args.squad_file}: question {example['id']!r} has an empty {field}"
                 )
-    answerer = _load(args.model, args.batch_size)
+    answerer = _load(args)
     predictions = {}
     progress = keras.utils.Progbar(len(examples), unit_name="question")
     for begin in range(0, len(examples), CHUNK):

@@ -236,6 +236,11 @@ def build_parser():
     parser.add_argument("--max-context-chars", type=int, default=100_000)
     parser.add_argument("--max-batch", type=int, default=16, help="requests answered together")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
+    parser.add_argument(
+        "--dtype",
+        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); "
+        "default: the model's training precision",
+    )
     return parser
 
 
@@ -245,7 +250,9 @@ def main(argv=None):
 
     from keras_qa.inference import QuestionAnswerer
 
-    answerer = QuestionAnswerer.from_pretrained(args.model, batch_size=args.batch_size)
+    answerer = QuestionAnswerer.from_pretrained(
+        args.model, batch_size=args.batch_size, dtype=args.dtype
+    )
     app = create_app(answerer, args.max_body_bytes, args.max_context_chars, args.max_batch)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

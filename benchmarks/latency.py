@@ -64,6 +64,7 @@ def main():
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--mixed", type=int, default=1000)
     parser.add_argument("--context-tokens", type=int, default=300)
+    parser.add_argument("--dtype", help="the server's --dtype (default: the model's own)")
     parser.add_argument("--output-dir", default="benchmarks/results")
     args = parser.parse_args()
 
@@ -74,8 +75,9 @@ def main():
     tokens = len(tokenizer.encode([context])[0][0])
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "keras_qa.serve", "--model", args.model, "--port", str(port)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "keras_qa.serve", "--model", args.model, "--port", str(port)],
+        command + (["--dtype", args.dtype] if args.dtype else []),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -94,7 +96,8 @@ def main():
                 raise SystemExit("the server did not come up in 10 minutes")
             time.sleep(0.2)
         startup = time.perf_counter() - began
-        backend = httpx.get(url + "/health").json()["backend"]
+        health = httpx.get(url + "/health").json()
+        backend = health["backend"]
 
         valid = {"question": question, "context": context}
         with httpx.Client(timeout=60) as client:
@@ -149,6 +152,7 @@ def main():
 
     result = {
         "backend": backend,
+        "dtype_policy": health["dtype_policy"],
         "model": os.path.abspath(args.model),
         "context_tokens": tokens,
         "answer": reference,
@@ -165,11 +169,13 @@ def main():
         "server_healthy_after": healthy,
     }
     os.makedirs(args.output_dir, exist_ok=True)
-    with open(os.path.join(args.output_dir, f"latency-{backend}.json"), "w") as file:
+    name = f"latency-{backend}-{health['dtype_policy']}.json"
+    with open(os.path.join(args.output_dir, name), "w") as file:
         json.dump(result, file, indent=2)
     print(
-        f"backend {backend}; one question over a {tokens}-token context, {args.requests} requests "
-        f"one after another: p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms, "
+        f"backend {backend} ({health['dtype_policy']}); one question over a {tokens}-token "
+        f"context, {args.requests} requests one after another: p50 {result['p50_ms']:.1f} ms, "
+        f"p95 {result['p95_ms']:.1f} ms, "
         f"max {result['max_ms']:.1f} ms (answer {reference['answer']!r})\n"
         f"{args.mixed} mixed requests from 8 threads in {mixed_seconds:.1f} s: {counts}; "
         f"{len(failures)} unexpected; server alive (same process): {alive}, healthy after: {healthy}"

@@ -42,8 +42,9 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
     parser.add_argument(
         "--dtype",
-        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); "
-        "default: the model's training precision",
+        default="auto",
+        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); auto: float32 "
+        "on a CPU, the training precision on a GPU",
     )
     return parser
 

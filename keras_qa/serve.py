@@ -199,6 +199,7 @@ def create_app(
         return {
             "status": "ok",
             "backend": keras.backend.backend(),
+            "dtype_policy": answerer.model.backbone.dtype_policy.name,
             "max_length": answerer.max_length,
             "doc_stride": answerer.doc_stride,
         }
@@ -238,8 +239,9 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
     parser.add_argument(
         "--dtype",
-        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); "
-        "default: the model's training precision",
+        default="auto",
+        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); auto: float32 "
+        "on a CPU, the training precision on a GPU",
     )
     return parser
 

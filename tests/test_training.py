@@ -13,6 +13,7 @@ import keras_qa
 from keras_qa.batching import predict_logits
 from keras_qa.training import (
     TrainSettings,
+    cpu_has_bfloat16,
     fine_tune,
     load_trained_model,
     recipe_settings,
@@ -210,7 +211,8 @@ def test_precision_choices():
     if keras.backend.backend() != "jax":  # JAX on the CPU refuses float16 (tests/test_model.py)
         assert resolve_precision("float16") == "mixed_float16"
     assert resolve_precision("bfloat16") == "mixed_bfloat16"
-    expected = "mixed_bfloat16" if keras.backend.backend() == "tensorflow" else "float32"
+    bfloat16 = keras.backend.backend() in ("tensorflow", "torch") and cpu_has_bfloat16()
+    expected = "mixed_bfloat16" if bfloat16 else "float32"
     assert resolve_precision("auto") == expected  # these tests run on CPUs
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         resolve_precision("int8")

@@ -495,25 +495,35 @@ def bar_chart(results, path):
     import matplotlib.pyplot as plt
 
     measured = [r for r in results if "seq_per_s" in r]
-    groups = sorted(
-        {(r["model"], r["scenario"]) for r in measured},
-        key=lambda group: (group[0], SCENARIOS.index(group[1])),
+    models = sorted({r["model"] for r in measured})
+    scenarios = [s for s in SCENARIOS if any(r["scenario"] == s for r in measured)]
+    figure, axes = plt.subplots(
+        len(models),
+        len(scenarios),
+        figsize=(4.4 * len(scenarios), 3.9 * len(models)),
+        squeeze=False,
     )
-    figure, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4.8), squeeze=False)
-    for axis, (model, scenario) in zip(axes[0], groups):
-        rows = [r for r in measured if r["model"] == model and r["scenario"] == scenario]
-        rows.sort(key=lambda r: (r["implementation"] != "huggingface", -r["seq_per_s"]))
-        labels = [
-            "HF torch\nfloat32"
-            if r["implementation"] == "huggingface"
-            else f"{r['backend']}\n{r['precision'].replace('mixed_', '')}"
-            for r in rows
-        ]
-        colours = ["#999999" if r["implementation"] == "huggingface" else "#d00000" for r in rows]
-        axis.bar(range(len(rows)), [r["seq_per_s"] for r in rows], color=colours)
-        axis.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
-        axis.set_title(f"{model}: {scenario}", fontsize=9)
-        axis.set_ylabel("sequences / s")
+    for row, model in enumerate(models):
+        for column, scenario in enumerate(scenarios):
+            axis = axes[row][column]
+            bars = [r for r in measured if r["model"] == model and r["scenario"] == scenario]
+            reference = reference_for(results, model, scenario)
+            if reference is not None and reference not in bars:
+                bars.append(reference)  # bucketed training beside the reference padded to 384
+            bars.sort(key=lambda r: (r["implementation"] != "huggingface", -r["seq_per_s"]))
+            labels = [
+                "HF reference\nfloat32, 384"
+                if r["implementation"] == "huggingface"
+                else f"{r['backend']}\n{r['precision'].replace('mixed_', '')}"
+                for r in bars
+            ]
+            colours = [
+                "#999999" if r["implementation"] == "huggingface" else "#d00000" for r in bars
+            ]
+            axis.bar(range(len(bars)), [r["seq_per_s"] for r in bars], color=colours)
+            axis.set_xticks(range(len(bars)), labels, fontsize=7, rotation=30, ha="right")
+            axis.set_title(f"{model}: {scenario}", fontsize=10)
+            axis.set_ylabel("sequences / s")
     figure.suptitle(
         "keras-qa (red) vs Hugging Face PyTorch reference (grey), same machine, one run"
     )
@@ -552,8 +562,18 @@ def main():
     )
     parser.add_argument("--no-reference", action="store_true", help="skip Hugging Face's model")
     parser.add_argument("--output-dir", default="benchmarks/results")
+    parser.add_argument(
+        "--from-json", help="print the table and draw the chart of an earlier run's JSON file"
+    )
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as file:
+            results = json.load(file)["results"]
+        print(markdown_table(results))
+        bar_chart(results, os.path.splitext(args.from_json)[0] + ".png")
+        return
 
     if args.worker:
         kind, options = args.worker

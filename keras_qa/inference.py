@@ -40,6 +40,10 @@ class QuestionAnswerer:
         self.max_length = int(max_length)
         self.doc_stride = int(doc_stride)
         self.batch_size = int(batch_size)
+        # WordPiece marks the pieces that continue a word ("gold", "##en").
+        self.continues_word = np.array(
+            [token.startswith("##") for token in tokenizer.vocabulary], dtype=bool
+        )
 
     @classmethod
     def from_pretrained(cls, path, batch_size=32, dtype="auto"):
@@ -72,6 +76,7 @@ class QuestionAnswerer:
         max_answer_length=30,
         doc_stride=None,
         handle_impossible_answer=False,
+        align_to_words=True,
     ):
         """Answer one question, or lists of them.
 
@@ -85,6 +90,8 @@ class QuestionAnswerer:
                 model's training setting).
             handle_impossible_answer: also consider "no answer" (the [CLS] span): it is returned as
                 `{"answer": "", "start": 0, "end": 0}` when it scores among the best.
+            align_to_words: widen a span that starts or ends inside a word to the whole word (as
+                Hugging Face's pipeline does by default); False keeps the tokens' own characters.
 
         Returns:
             For one question: a dict, or a list of `top_k` dicts when `top_k > 1`. For a list of
@@ -119,13 +126,18 @@ class QuestionAnswerer:
         )
         results = []
         for index, text in enumerate(contexts):
-            answers = []
+            answers, seen = [], set()
             for rank in range(top_k):
                 log_score = float(spans["score"][index, rank])
                 if not math.isfinite(log_score):
                     break
                 start = int(spans["start_char"][index, rank])
                 end = int(spans["end_char"][index, rank])
+                if align_to_words:
+                    start, end = self._whole_words(features, spans, index, rank)
+                if (start, end) in seen:  # two spans inside the same words
+                    continue
+                seen.add((start, end))
                 answers.append(
                     {
                         "answer": text[start:end],
@@ -141,6 +153,19 @@ class QuestionAnswerer:
                 answers = answers[:top_k]
             results.append(answers[0] if top_k == 1 else answers)
         return results[0] if single else results
+
+    def _whole_words(self, features, spans, index, rank):
+        """The characters of a span widened to the words its first and last tokens belong to."""
+        window = spans["window"][index, rank]
+        ids, offsets = features["token_ids"][window], features["offsets"][window]
+        first, last = spans["start_token"][index, rank], spans["end_token"][index, rank]
+        while first > 0 and offsets[first - 1, 0] >= 0 and self.continues_word[ids[first]]:
+            first -= 1
+        while (
+            last + 1 < len(ids) and offsets[last + 1, 0] >= 0 and self.continues_word[ids[last + 1]]
+        ):
+            last += 1
+        return int(offsets[first, 0]), int(offsets[last, 1])
 
 
 def with_dtype_policy(model, dtype):

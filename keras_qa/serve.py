@@ -5,7 +5,7 @@
 Needs the `serve` extra (`pip install "keras-qa[serve]"`: FastAPI and uvicorn).
 
 - `POST /answer` takes `{"question", "context", "top_k"?, "max_answer_length"?,
-  "handle_impossible_answer"?}` or Hugging Face's inference payload
+  "handle_impossible_answer"?, "align_to_words"?}` or Hugging Face's inference payload
   `{"inputs": {"question", "context"}, "parameters"?: {...}}` and returns the pipeline's answer:
   `{"answer", "score", "start", "end"}` (a list of them when `top_k` > 1).
 - `GET /health` says the model is loaded and which backend runs it.
@@ -20,6 +20,7 @@ call: a single worker thread runs the model, so calls are never interleaved.
 import argparse
 import asyncio
 import concurrent.futures
+import functools
 import json
 import os
 from importlib import resources
@@ -46,6 +47,7 @@ class AnswerRequest(BaseModel):
     top_k: StrictInt = Field(1, ge=1, le=MAX_TOP_K)
     max_answer_length: StrictInt = Field(30, ge=1, le=512)
     handle_impossible_answer: StrictBool = False
+    align_to_words: StrictBool = True
 
 
 class RequestError(Exception):
@@ -132,24 +134,27 @@ class MicroBatcher:
             # request's answers are the first top_k of them, the same as alone).
             groups = {}
             for request, future in waiting:
-                key = (request.max_answer_length, request.handle_impossible_answer)
+                key = (
+                    request.max_answer_length,
+                    request.handle_impossible_answer,
+                    request.align_to_words,
+                )
                 groups.setdefault(key, []).append((request, future))
-            for (max_answer_length, impossible), members in groups.items():
+            for (max_answer_length, impossible, align), members in groups.items():
                 members = [(r, f) for r, f in members if not f.cancelled()]
                 if not members:
                     continue
-                top_k = max(request.top_k for request, _ in members)
+                call = functools.partial(
+                    self.answerer,
+                    [request.question for request, _ in members],
+                    [request.context for request, _ in members],
+                    top_k=max(request.top_k for request, _ in members),
+                    max_answer_length=max_answer_length,
+                    handle_impossible_answer=impossible,
+                    align_to_words=align,
+                )
                 try:
-                    results = await loop.run_in_executor(
-                        self.worker,
-                        lambda m=members, k=top_k, a=max_answer_length, i=impossible: self.answerer(
-                            [r.question for r, _ in m],
-                            [r.context for r, _ in m],
-                            top_k=k,
-                            max_answer_length=a,
-                            handle_impossible_answer=i,
-                        ),
-                    )
+                    results = await loop.run_in_executor(self.worker, call)
                 except Exception as error:  # noqa: BLE001 - each waiting request hears of it
                     for _, future in members:
                         if not future.done():

@@ -27,9 +27,7 @@ def test_a_saved_model_gives_the_keras_logits(tiny_trained_model, tmp_path, caps
     inputs = sample_inputs(tokenizer, model.input_names, config["max_length"], length)
     inputs = {name: value[::-1].copy() for name, value in inputs.items()}
     loaded = tf.saved_model.load(output)  # kept: its variables die with it
-    exported = loaded.serve(
-        {name: tf.constant(value) for name, value in inputs.items()}
-    )
+    exported = loaded.serve({name: tf.constant(value) for name, value in inputs.items()})
     expected = model.predict_on_batch(inputs)
     for name in ("start_logits", "end_logits"):
         np.testing.assert_allclose(exported[name].numpy(), expected[name], atol=1e-4)

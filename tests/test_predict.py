@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+import keras_qa
 from keras_qa.predict import main
 from tests.conftest import tiny_squad_examples
 
@@ -59,7 +60,9 @@ def test_a_squad_file_writes_predictions_and_scores_them(tiny_trained_model, tmp
     assert set(predictions) == {e["id"] for e in examples}
     out = capsys.readouterr().out
     assert f"EM {scores['exact_match']:.2f}" in out
-    assert scores["exact_match"] > 80  # the tiny model learned "where did the X run ?"
+    assert scores == keras_qa.squad_score(predictions, examples)
+    # The tiny model learned "where did the X run ?": random spans would score near 0.
+    assert scores["exact_match"] > 50
 
 
 def test_a_squad_file_with_an_empty_question_names_it(tiny_trained_model, tmp_path):

@@ -22,7 +22,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m keras_qa.predict", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
+    add_model_arguments(parser)
     parser.add_argument("--question", help="the question to answer")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--context", help="the text to find the answer in")
@@ -39,6 +39,12 @@ def build_parser():
         action="store_true",
         help='let "no answer" compete (SQuAD v2.0 files); it is returned as ""',
     )
+    return parser
+
+
+def add_model_arguments(parser):
+    """--model, --batch-size and --dtype: what every command line over `QuestionAnswerer` takes."""
+    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
     parser.add_argument(
         "--dtype",
@@ -46,7 +52,15 @@ def build_parser():
         help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); auto: float32 "
         "on a CPU, the training precision on a GPU",
     )
-    return parser
+
+
+def load_answerer(args):
+    """The `QuestionAnswerer` that `add_model_arguments`' flags describe."""
+    from keras_qa.inference import QuestionAnswerer
+
+    return QuestionAnswerer.from_pretrained(
+        args.model, batch_size=args.batch_size, dtype=args.dtype
+    )
 
 
 def main(argv=None):
@@ -68,7 +82,7 @@ def main(argv=None):
         if args.context_file is not None:
             with open(args.context_file, encoding="utf-8") as file:
                 context = file.read()
-        answerer = _load(args)
+        answerer = load_answerer(args)
         try:
             result = answerer(args.question, context, **options)
         except (ValueError, TypeError) as error:
@@ -76,14 +90,6 @@ def main(argv=None):
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return result
     return _predict_file(args, options)
-
-
-def _load(args):
-    from keras_qa.inference import QuestionAnswerer
-
-    return QuestionAnswerer.from_pretrained(
-        args.model, batch_size=args.batch_size, dtype=args.dtype
-    )
 
 
 def _predict_file(args, options):
@@ -100,7 +106,7 @@ def _predict_file(args, options):
                 raise SystemExit(
                     f"{args.squad_file}: question {example['id']!r} has an empty {field}"
                 )
-    answerer = _load(args)
+    answerer = load_answerer(args)
     predictions = {}
     progress = keras.utils.Progbar(len(examples), unit_name="question")
     for begin in range(0, len(examples), CHUNK):

@@ -34,6 +34,8 @@ except ImportError as error:  # pydantic comes with FastAPI, in the serve extra
         'keras_qa.serve needs FastAPI and uvicorn: pip install "keras-qa[serve]"'
     ) from error
 
+from keras_qa.predict import add_model_arguments, load_answerer  # noqa: E402
+
 MAX_TOP_K = 20
 
 
@@ -235,19 +237,12 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m keras_qa.serve", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
+    add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
     parser.add_argument("--max-context-chars", type=int, default=100_000)
     parser.add_argument("--max-batch", type=int, default=16, help="requests answered together")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); auto: float32 "
-        "on a CPU, the training precision on a GPU",
-    )
     return parser
 
 
@@ -255,11 +250,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     import uvicorn
 
-    from keras_qa.inference import QuestionAnswerer
-
-    answerer = QuestionAnswerer.from_pretrained(
-        args.model, batch_size=args.batch_size, dtype=args.dtype
-    )
+    answerer = load_answerer(args)
     app = create_app(answerer, args.max_body_bytes, args.max_context_chars, args.max_batch)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

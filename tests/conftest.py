@@ -114,30 +114,43 @@ def tiny_squad_examples(count, seed=0):
     return examples
 
 
+def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
+    """`TrainSettings` of a few-second run of the tiny BERT on `tiny_data` ({"train", "eval"} paths)."""
+    from keras_qa.training import TrainSettings
+
+    base = dict(
+        model=tiny_preset,
+        train_data=tiny_data["train"],
+        eval_data=tiny_data["eval"],
+        max_length=48,
+        doc_stride=16,
+        epochs=2,
+        batch_size=8,
+        learning_rate=3e-3,
+        warmup=0.1,
+        dropout=0.0,
+        mixed_precision="off",
+        output_dir=str(output_dir),
+        checkpoint_every=2,
+        bucket_width=16,
+        eval_batch_size=8,
+    )
+    return TrainSettings(**(base | changes))
+
+
 @pytest.fixture(scope="session")
 def tiny_trained_model(tiny_preset, tmp_path_factory):
     """A directory written by `fine_tune`: the tiny BERT trained on synthetic "where did ..." data."""
     import json
 
-    from keras_qa.training import TrainSettings, fine_tune
+    from keras_qa.training import fine_tune
 
     folder = tmp_path_factory.mktemp("trained")
     data = folder / "train.jsonl"
     data.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(48, 0)))
-    settings = TrainSettings(
-        model=tiny_preset,
-        train_data=str(data),
-        eval_data=None,
-        max_length=48,
-        doc_stride=16,
-        epochs=3,
-        batch_size=8,
-        learning_rate=3e-3,
-        dropout=0.0,
-        mixed_precision="off",
-        output_dir=str(folder / "model"),
-        checkpoint_every=0,
-        bucket_width=16,
+    data_paths = {"train": str(data), "eval": None}
+    settings = tiny_settings(
+        tiny_preset, data_paths, folder / "model", epochs=3, checkpoint_every=0
     )
     fine_tune(settings, verbose=0)
     return str(folder / "model")

@@ -19,7 +19,7 @@ from keras_qa.training import (
     recipe_settings,
     resolve_precision,
 )
-from tests.conftest import tiny_squad_examples
+from tests.conftest import tiny_settings, tiny_squad_examples
 
 
 @pytest.fixture(scope="module")
@@ -31,27 +31,6 @@ def tiny_data(tmp_path_factory):
         path.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(count, seed)))
         paths[name] = str(path)
     return paths
-
-
-def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
-    base = dict(
-        model=tiny_preset,
-        train_data=tiny_data["train"],
-        eval_data=tiny_data["eval"],
-        max_length=48,
-        doc_stride=16,
-        epochs=2,
-        batch_size=8,
-        learning_rate=3e-3,
-        warmup=0.1,
-        dropout=0.0,
-        mixed_precision="off",
-        output_dir=str(output_dir),
-        checkpoint_every=2,
-        bucket_width=16,
-        eval_batch_size=8,
-    )
-    return TrainSettings(**(base | changes))
 
 
 def test_a_run_writes_a_model_that_reloads_and_reproduces_its_predictions(

@@ -10,11 +10,11 @@ Keras (and, through KerasHub, TensorFlow) the first time they are used.
 
 import importlib
 
-from keras_qa.backbones import minilm_path, resolve_model_source
 from keras_qa.data import DataFormatError, load_examples
 from keras_qa.features import prepare_eval_features, prepare_train_features
 from keras_qa.metrics import squad_score
 from keras_qa.postprocess import decode_answers, decode_spans
+from keras_qa.sources import minilm_path, resolve_model_source
 from keras_qa.tokenizer import QATokenizer, load_tokenizer
 
 __version__ = "0.1.0"
@@ -29,8 +29,8 @@ _LAZY = {
     "predict_logits": "keras_qa.batching",
     "TrainSettings": "keras_qa.training",
     "fine_tune": "keras_qa.training",
-    "load_trained_model": "keras_qa.training",
-    "QuestionAnswerer": "keras_qa.inference",
+    "load_trained_model": "keras_qa.saving",
+    "QuestionAnswerer": "keras_qa.pipeline",
 }
 
 

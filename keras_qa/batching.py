@@ -16,10 +16,20 @@ import time
 import keras
 import numpy as np
 
-from keras_qa.model import PADDING_LOGIT, model_inputs, model_targets
+from keras_qa.model import (
+    MODEL_INPUTS,
+    MODEL_OUTPUTS,
+    PADDING_LOGIT,
+    model_inputs,
+    model_targets,
+)
+from keras_qa.runtime import fit_input
+
+# Bucket lengths are multiples of this many tokens: few shapes to compile, little padding.
+BUCKET_WIDTH = 32
 
 
-def bucket_plan(lengths, batch_size, bucket_width=32, rng=None):
+def bucket_plan(lengths, batch_size, bucket_width=BUCKET_WIDTH, rng=None):
     """Group windows into batches of similar length.
 
     Args:
@@ -84,11 +94,11 @@ class BucketedBatches(keras.utils.PyDataset):
         self,
         features,
         batch_size,
-        bucket_width=32,
+        bucket_width=BUCKET_WIDTH,
         shuffle=False,
         seed=0,
         targets=False,
-        input_names=("token_ids", "segment_ids", "padding_mask"),
+        input_names=MODEL_INPUTS,
         epoch=0,
         skip=0,
     ):
@@ -156,30 +166,11 @@ class BucketedBatches(keras.utils.PyDataset):
         return inputs
 
     def as_fit_input(self):
-        """What to give `fit`: these batches, or on TensorFlow a `tf.data.Dataset` over them.
-
-        Keras' TensorFlow adapter fixes a `PyDataset`'s batch shapes from its first two batches, so
-        a batch of another bucket length later in the epoch would fail. The dataset built here
-        declares the length axis open, reads the batches lazily (each epoch's order is the one
-        `epoch_callback` set when the epoch began) and prefetches the next batch while the model
-        trains on the current one.
-        """
-        if keras.backend.backend() != "tensorflow":
-            return self
-        import tensorflow as tf
-
-        matrix = tf.TensorSpec((None, None), tf.int32)
-        signature = {name: matrix for name in self.input_names if name in self.features}
-        if self.targets:
-            vector = tf.TensorSpec((None,), tf.int32)
-            signature = signature, {"start_logits": vector, "end_logits": vector}
-
-        def generate():
-            for index in range(len(self)):
-                yield self[index]
-
-        dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(1)
+        """What to give `fit`: these batches, or on TensorFlow a `tf.data.Dataset` over them whose
+        length axis is open (see `keras_qa.runtime.fit_input`)."""
+        input_names = [name for name in self.input_names if name in self.features]
+        target_names = MODEL_OUTPUTS if self.targets else ()
+        return fit_input(self, input_names, target_names)
 
     def epoch_callback(self):
         """A Keras callback that points these batches at each epoch as `fit` begins it.
@@ -202,7 +193,7 @@ class _EpochOrder(keras.callbacks.Callback):
             self.batches.start_at(epoch, skip)
 
 
-def predict_logits(model, features, batch_size=64, bucket_width=32, verbose=0):
+def predict_logits(model, features, batch_size=64, bucket_width=BUCKET_WIDTH, verbose=0):
     """Start and end logits for every window, in the features' order, padded to the features' length.
 
     Args:

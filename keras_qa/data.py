@@ -23,6 +23,8 @@ import os
 import warnings
 from importlib import resources
 
+from keras_qa.files import read_json
+
 BUNDLED_SOURCES = ("bundled", "embedded")
 BUNDLED_FILE = "squad-v1.1-dev.json.gz"
 # Articles of the bundled dev set that make up each named split.
@@ -92,7 +94,8 @@ def _load_bundled(split, on_error):
             f"{sorted(BUNDLED_SPLITS)} or None."
         )
     path = bundled_path()
-    return _parse_squad(_read_json(path), path, on_error, articles=BUNDLED_SPLITS[split])
+    document = read_json(path, DataFormatError)
+    return _parse_squad(document, path, on_error, articles=BUNDLED_SPLITS[split])
 
 
 def _open_text(path):
@@ -101,20 +104,8 @@ def _open_text(path):
     return open(path, encoding="utf-8")
 
 
-def _read_json(path):
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        with _open_text(path) as file:
-            return json.load(file)
-    except json.JSONDecodeError as error:
-        raise DataFormatError(f"{path}: not valid JSON ({error})") from error
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise DataFormatError(f"{path}: cannot be read ({error})") from error
-
-
 def _load_squad_json(path, on_error):
-    return _parse_squad(_read_json(path), path, on_error)
+    return _parse_squad(read_json(path, DataFormatError), path, on_error)
 
 
 def _parse_squad(document, path, on_error, articles=None):
@@ -146,42 +137,45 @@ def _parse_squad(document, path, on_error, articles=None):
                 continue
             for question_index, qa in enumerate(questions):
                 record_where = f"{paragraph_where}, question {question_index}"
-                if not isinstance(qa, dict):
-                    checker.fail(record_where, "a question must be an object")
-                    continue
-                if "id" in qa:
-                    record_where = f"{record_where} (id {qa['id']!r})"
-                answers = qa.get("answers")
-                if qa.get("is_impossible", False):
-                    answers = []
-                if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
-                    checker.fail(
-                        record_where, "missing field 'answers' (a list of objects)", "missing field"
-                    )
-                    continue
-                missing = [
-                    f"answers[{i}].{key}"
-                    for i, answer in enumerate(answers)
-                    for key in ("text", "answer_start")
-                    if key not in answer
-                ]
-                if missing:
-                    checker.fail(record_where, f"missing field {missing[0]}", "missing field")
-                    continue
-                checker.add(
-                    record_where,
-                    {
-                        "id": qa.get("id"),
-                        "title": title,
-                        "context": context,
-                        "question": qa.get("question"),
-                        "answers": {
-                            "text": [answer["text"] for answer in answers],
-                            "answer_start": [answer["answer_start"] for answer in answers],
-                        },
-                    },
-                )
+                _add_squad_question(checker, record_where, qa, title, context)
     return checker.finish()
+
+
+def _add_squad_question(checker, where, qa, title, context):
+    """Check one question of a SQuAD-format paragraph and add it in the flat schema."""
+    if not isinstance(qa, dict):
+        checker.fail(where, "a question must be an object")
+        return
+    if "id" in qa:
+        where = f"{where} (id {qa['id']!r})"
+    answers = qa.get("answers")
+    if qa.get("is_impossible", False):
+        answers = []
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        checker.fail(where, "missing field 'answers' (a list of objects)", "missing field")
+        return
+    missing = [
+        f"answers[{i}].{key}"
+        for i, answer in enumerate(answers)
+        for key in ("text", "answer_start")
+        if key not in answer
+    ]
+    if missing:
+        checker.fail(where, f"missing field {missing[0]}", "missing field")
+        return
+    checker.add(
+        where,
+        {
+            "id": qa.get("id"),
+            "title": title,
+            "context": context,
+            "question": qa.get("question"),
+            "answers": {
+                "text": [answer["text"] for answer in answers],
+                "answer_start": [answer["answer_start"] for answer in answers],
+            },
+        },
+    )
 
 
 def _load_jsonl(path, on_error):

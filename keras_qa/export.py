@@ -17,11 +17,13 @@ onnxruntime), jax2onnx on JAX.
 
 import argparse
 import os
-import shutil
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_qa import (
+    cli,  # noqa: F401 - quiets TensorFlow's logs before Keras loads it
+    saving,
+)
 
 FORMATS = ("tf_saved_model", "onnx")
 SAMPLE = [
@@ -55,11 +57,9 @@ def export_model(model_dir, output=None, format="tf_saved_model"):
         output: where to write (default: `<model_dir>/export/saved_model` or `.../model.onnx`).
         format: "tf_saved_model" or "onnx".
     """
-    from keras_qa.training import load_trained_model
-
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
-    model, tokenizer, config = load_trained_model(model_dir)
+    model, tokenizer, config = saving.load_trained_model(model_dir)
     if output is None:
         name = "saved_model" if format == "tf_saved_model" else "model.onnx"
         output = os.path.join(model_dir, "export", name)
@@ -86,8 +86,7 @@ def export_model(model_dir, output=None, format="tf_saved_model"):
     ]
     model.export(output, format=format, verbose=False, input_signature=signature)
     if format == "tf_saved_model":
-        shutil.copytree(os.path.join(model_dir, "tokenizer"), os.path.join(output, "tokenizer"))
-        shutil.copy(os.path.join(model_dir, "keras_qa.json"), output)
+        saving.copy_answering_files(model_dir, output)
         exported = _run_saved_model(output, inputs)
     else:
         exported = _run_onnx(output, inputs)

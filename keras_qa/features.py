@@ -90,57 +90,68 @@ class _Windows:
         examples = list(examples)
         self.examples = examples
         questions, context_ids = self._check_and_index(examples)
-        unique_contexts = list(context_ids)
-        context_index = np.fromiter(
+        self.context_index = np.fromiter(
             (context_ids[example["context"]] for example in examples),
             dtype=np.int64,
             count=len(examples),
         )
+        self._encode(list(context_ids), questions)
+        question_lengths = self._cut_questions(max_question_tokens, doc_stride)
+        self._place_windows(question_lengths, doc_stride)
 
-        encoded_contexts = tokenizer.encode(unique_contexts)
-        encoded_questions = tokenizer.encode(questions)
+    def _encode(self, unique_contexts, questions):
+        """Tokenize every distinct context and every question once; refuse texts with no tokens."""
+        examples = self.examples
+        encoded_contexts = self.tokenizer.encode(unique_contexts)
+        self.encoded_questions = self.tokenizer.encode(questions)
         for i, (ids, _) in enumerate(encoded_contexts):
             if len(ids) == 0:
-                position = int(np.flatnonzero(context_index == i)[0])
+                position = int(np.flatnonzero(self.context_index == i)[0])
                 raise ValueError(
                     f"Example {position} (id {examples[position]['id']!r}): the context has no "
                     "tokens (only whitespace or control characters)."
                 )
-        for i, (ids, _) in enumerate(encoded_questions):
+        for i, (ids, _) in enumerate(self.encoded_questions):
             if len(ids) == 0:
                 raise ValueError(
                     f"Example {i} (id {examples[i]['id']!r}): the question has no tokens "
                     "(only whitespace or control characters)."
                 )
-
         # All contexts' tokens in one flat array; a context's tokens start at context_base[c].
-        context_lengths = np.array([len(ids) for ids, _ in encoded_contexts], dtype=np.int64)
-        self.context_base = np.concatenate([[0], np.cumsum(context_lengths)[:-1]])
+        self.context_lengths = np.array([len(ids) for ids, _ in encoded_contexts], dtype=np.int64)
+        self.context_base = np.concatenate([[0], np.cumsum(self.context_lengths)[:-1]])
         self.flat_context_ids = np.concatenate([ids for ids, _ in encoded_contexts])
         self.flat_context_offsets = np.concatenate([offsets for _, offsets in encoded_contexts])
         self.encoded_contexts = encoded_contexts
-        self.context_index = context_index
 
-        question_lengths = np.array([len(ids) for ids, _ in encoded_questions], dtype=np.int64)
+    def _cut_questions(self, max_question_tokens, doc_stride):
+        """Cut questions to `max_question_tokens` (with a warning); return their lengths."""
+        question_lengths = np.array(
+            [len(ids) for ids, _ in self.encoded_questions], dtype=np.int64
+        )
         cut = question_lengths > max_question_tokens
         if cut.any():
             warnings.warn(
                 f"{int(cut.sum())} question(s) are longer than {max_question_tokens} tokens and were "
                 f"cut to their first {max_question_tokens} tokens (first: example "
-                f"{int(np.flatnonzero(cut)[0])}), so that each window of max_length={max_length} "
-                f"keeps more than doc_stride={doc_stride} context tokens.",
-                stacklevel=3,
+                f"{int(np.flatnonzero(cut)[0])}), so that each window of max_length="
+                f"{self.max_length} keeps more than doc_stride={doc_stride} context tokens.",
+                stacklevel=4,
             )
         question_lengths = np.minimum(question_lengths, max_question_tokens)
-        self.question_ids = [ids[:n] for (ids, _), n in zip(encoded_questions, question_lengths)]
+        self.question_ids = [
+            ids[:n] for (ids, _), n in zip(self.encoded_questions, question_lengths)
+        ]
+        return question_lengths
 
-        # Windows per example, as in `tokenizers`' overflow: starts 0, step, 2 step, ... until a
-        # window reaches the end of the context.
-        capacity = max_length - SPECIAL_TOKENS_PER_WINDOW - question_lengths
+    def _place_windows(self, question_lengths, doc_stride):
+        """Windows per example, as in `tokenizers`' overflow: starts 0, step, 2 step, ... until a
+        window reaches the end of the context."""
+        capacity = self.max_length - SPECIAL_TOKENS_PER_WINDOW - question_lengths
         step = capacity - doc_stride
-        n_context = context_lengths[context_index]
+        n_context = self.context_lengths[self.context_index]
         counts = 1 + np.maximum(0, -(-(n_context - capacity) // step))
-        self.example_index = np.repeat(np.arange(len(examples)), counts).astype(np.int32)
+        self.example_index = np.repeat(np.arange(len(self.examples)), counts).astype(np.int32)
         first_window = np.concatenate([[0], np.cumsum(counts)[:-1]])
         rank = np.arange(len(self.example_index)) - np.repeat(first_window, counts)
         ex = self.example_index

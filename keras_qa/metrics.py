@@ -94,6 +94,21 @@ def squad_score(
     return _score_v2(predictions, examples, no_answer_probabilities, no_answer_threshold)
 
 
+def squad_version(examples):
+    """2 when some question has no answer (SQuAD v2.0 data), else 1.
+
+    Example:
+    >>> squad_version([{"answers": {"text": ["x"]}}, {"answers": {"text": []}}])
+    2
+    """
+    return 2 if any(not example["answers"]["text"] for example in examples) else 1
+
+
+def exact_match(scores):
+    """The exact-match figure of `squad_score`'s result, whichever version made it."""
+    return scores["exact_match"] if "exact_match" in scores else scores["exact"]
+
+
 def _score_v1(predictions, examples):
     exact = f1 = 0.0
     for example in examples:

@@ -15,6 +15,7 @@ from keras import ops
 # Logit given to padding positions: far below any real logit, still finite in float32.
 PADDING_LOGIT = -1e9
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
+MODEL_OUTPUTS = ("start_logits", "end_logits")
 
 
 @keras.saving.register_keras_serializable(package="keras_qa")
@@ -200,3 +201,20 @@ def model_inputs(features, names=MODEL_INPUTS):
 def model_targets(features):
     """The training targets from a features dict, keyed like the model's outputs."""
     return {"start_logits": features["start_positions"], "end_logits": features["end_positions"]}
+
+
+def copy_model(model, dtype=None):
+    """An uncompiled copy of a `QuestionAnsweringModel` with the same weights.
+
+    Args:
+        model: a `QuestionAnsweringModel`.
+        dtype: a Keras dtype policy name for the copy's backbone ("float32", "mixed_bfloat16", ...);
+            None keeps the model's. The weights are float32 under every policy Keras has, so they
+            carry over as they are.
+    """
+    config = model.get_config()
+    if dtype is not None:
+        config["backbone"]["config"]["dtype"] = dtype
+    copy = QuestionAnsweringModel.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -55,6 +55,19 @@ def decode_spans(
     if n_best < 1 or max_answer_length < 1 or top_k < 1:
         raise ValueError("n_best, max_answer_length and top_k must be at least 1.")
 
+    candidates = _window_candidates(
+        start_logits, end_logits, offsets, n_best, max_answer_length, top_k
+    )
+    result = _best_per_example(candidates, example_index, num_examples, top_k)
+    null_score = np.full(num_examples, np.inf, dtype=np.float32)
+    np.minimum.at(null_score, example_index, start_logits[:, CLS_INDEX] + end_logits[:, CLS_INDEX])
+    result["null_score"] = null_score
+    return result
+
+
+def _window_candidates(start_logits, end_logits, offsets, n_best, max_answer_length, top_k):
+    """The `top_k` best (start, end) pairs of every window, flattened: a dict of arrays."""
+    windows, length = start_logits.shape
     in_context = offsets[:, :, 0] >= 0
     masked_start = np.where(in_context, start_logits, -np.inf)
     masked_end = np.where(in_context, end_logits, -np.inf)
@@ -70,55 +83,49 @@ def decode_spans(
     valid = (span_length >= 1) & (span_length <= max_answer_length) & np.isfinite(score)
     score = np.where(valid, score, -np.inf).reshape(windows, n * n)
 
-    # The best pairs of each window, then the best over each example's windows.
     k = min(top_k, n * n)
     pair = _top_indices(score, k)
-    candidate_score = np.take_along_axis(score, pair, axis=1).reshape(-1)
-    candidate_window = np.repeat(np.arange(windows), k)
-    candidate_start = np.take_along_axis(start_index, pair // n, axis=1).reshape(-1)
-    candidate_end = np.take_along_axis(end_index, pair % n, axis=1).reshape(-1)
-    candidate_example = example_index[candidate_window]
-    start_char = offsets[candidate_window, candidate_start, 0]
-    end_char = offsets[candidate_window, candidate_end, 1]
+    window = np.repeat(np.arange(windows), k)
+    start_token = np.take_along_axis(start_index, pair // n, axis=1).reshape(-1)
+    end_token = np.take_along_axis(end_index, pair % n, axis=1).reshape(-1)
+    return {
+        "score": np.take_along_axis(score, pair, axis=1).reshape(-1),
+        "start_char": offsets[window, start_token, 0],
+        "end_char": offsets[window, end_token, 1],
+        "window": window,
+        "start_token": start_token,
+        "end_token": end_token,
+    }
 
-    # Order by example, then score (best first); the same characters found by two overlapping
-    # windows count once, with their better score.
-    order = np.lexsort((-candidate_score, end_char, start_char, candidate_example))
+
+def _best_per_example(candidates, example_index, num_examples, top_k):
+    """The `top_k` best candidates of each example over all its windows, as `(examples, top_k)`
+    arrays; the same characters found by two overlapping windows count once, with their better
+    score."""
+    score, start_char, end_char = (candidates[k] for k in ("score", "start_char", "end_char"))
+    example = example_index[candidates["window"]]
+    # Order by example, then characters, then score (best first), and drop repeated characters.
+    order = np.lexsort((-score, end_char, start_char, example))
     same_as_previous = np.zeros(len(order), dtype=bool)
     same_as_previous[1:] = (
-        (candidate_example[order][1:] == candidate_example[order][:-1])
+        (example[order][1:] == example[order][:-1])
         & (start_char[order][1:] == start_char[order][:-1])
         & (end_char[order][1:] == end_char[order][:-1])
     )
-    order = order[~same_as_previous & np.isfinite(candidate_score[order])]
-    order = order[np.lexsort((-candidate_score[order], candidate_example[order]))]
-    ranked_example = candidate_example[order]
+    order = order[~same_as_previous & np.isfinite(score[order])]
+    order = order[np.lexsort((-score[order], example[order]))]
+    ranked_example = example[order]
     group_start = np.searchsorted(ranked_example, ranked_example, side="left")
     rank = np.arange(len(order)) - group_start
     keep = rank < top_k
     order, rank, ranked_example = order[keep], rank[keep], ranked_example[keep]
 
-    result = {
-        "score": np.full((num_examples, top_k), -np.inf, dtype=np.float32),
-        "start_char": np.full((num_examples, top_k), -1, dtype=np.int64),
-        "end_char": np.full((num_examples, top_k), -1, dtype=np.int64),
-        "window": np.full((num_examples, top_k), -1, dtype=np.int64),
-        "start_token": np.full((num_examples, top_k), -1, dtype=np.int64),
-        "end_token": np.full((num_examples, top_k), -1, dtype=np.int64),
-    }
-    for name, values in (
-        ("score", candidate_score),
-        ("start_char", start_char),
-        ("end_char", end_char),
-        ("window", candidate_window),
-        ("start_token", candidate_start),
-        ("end_token", candidate_end),
-    ):
+    result = {}
+    for name, values in candidates.items():
+        empty = -np.inf if name == "score" else -1
+        dtype = np.float32 if name == "score" else np.int64
+        result[name] = np.full((num_examples, top_k), empty, dtype=dtype)
         result[name][ranked_example, rank] = values[order]
-
-    null_score = np.full(num_examples, np.inf, dtype=np.float32)
-    np.minimum.at(null_score, example_index, start_logits[:, CLS_INDEX] + end_logits[:, CLS_INDEX])
-    result["null_score"] = null_score
     return result
 
 
@@ -181,6 +188,59 @@ def decode_answers(
             "null_odds": null_score - score,
         }
     return (answers, scores) if return_scores else answers
+
+
+def window_log_probabilities(logits, offsets):
+    """Log-probabilities over each window's context tokens and [CLS]; -inf elsewhere.
+
+    Hugging Face's question-answering pipeline scores a span as P(start) x P(end), each a softmax over
+    one window's context tokens and [CLS]; decoding these with `decode_spans` ranks spans that way.
+
+    Args:
+        logits: start or end logits, `(windows, length)`.
+        offsets: the features' `offsets`, `(windows, >= length, 2)`.
+
+    Example:
+    >>> offsets = np.array([[[-1, -1], [0, 3], [4, 7], [-1, -1]]])
+    >>> np.exp(window_log_probabilities(np.zeros((1, 4)), offsets)).round(3)
+    array([[0.333, 0.333, 0.333, 0.   ]], dtype=float32)
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    allowed = np.asarray(offsets)[:, : logits.shape[1], 0] >= 0
+    allowed[:, CLS_INDEX] = True
+    masked = np.where(allowed, logits, -np.inf)
+    top = masked.max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(masked - top).sum(axis=1, keepdims=True)) + top
+    return (masked - log_total).astype(np.float32)
+
+
+def widen_to_words(token_ids, offsets, start_token, end_token, continues_word):
+    """The characters of a span widened to the whole words its first and last tokens belong to.
+
+    Args:
+        token_ids, offsets: one window's `token_ids` `(length,)` and `offsets` `(length, 2)`.
+        start_token, end_token: the span's first and last token in that window.
+        continues_word: a boolean array over the vocabulary, True for the pieces that continue a
+            word (WordPiece's "##" pieces).
+
+    Returns:
+        `(start_char, end_char)`.
+
+    Example:
+    >>> continues = np.array([False, False, True])  # ids: 0 "the", 1 "gold", 2 "##en"
+    >>> widen_to_words(np.array([0, 1, 2]), np.array([[0, 3], [4, 8], [8, 10]]), 1, 1, continues)
+    (4, 10)
+    """
+    first, last = int(start_token), int(end_token)
+    while first > 0 and offsets[first - 1, 0] >= 0 and continues_word[token_ids[first]]:
+        first -= 1
+    while (
+        last + 1 < len(token_ids)
+        and offsets[last + 1, 0] >= 0
+        and continues_word[token_ids[last + 1]]
+    ):
+        last += 1
+    return int(offsets[first, 0]), int(offsets[last, 1])
 
 
 def _top_indices(values, k):

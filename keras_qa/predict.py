@@ -11,9 +11,8 @@ has answers, prints the official EM and F1.
 
 import argparse
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_qa.cli import add_model_arguments, load_answerer
 
 CHUNK = 64  # questions per call: the progress bar moves, and memory stays flat on long files
 
@@ -40,27 +39,6 @@ def build_parser():
         help='let "no answer" compete (SQuAD v2.0 files); it is returned as ""',
     )
     return parser
-
-
-def add_model_arguments(parser):
-    """--model, --batch-size and --dtype: what every command line over `QuestionAnswerer` takes."""
-    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
-    parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); auto: float32 "
-        "on a CPU, the training precision on a GPU",
-    )
-
-
-def load_answerer(args):
-    """The `QuestionAnswerer` that `add_model_arguments`' flags describe."""
-    from keras_qa.inference import QuestionAnswerer
-
-    return QuestionAnswerer.from_pretrained(
-        args.model, batch_size=args.batch_size, dtype=args.dtype
-    )
 
 
 def main(argv=None):
@@ -96,8 +74,8 @@ def _predict_file(args, options):
     import keras
 
     from keras_qa.data import load_examples
-    from keras_qa.metrics import squad_score
-    from keras_qa.training import write_json_atomically
+    from keras_qa.files import write_json_atomically
+    from keras_qa.metrics import exact_match, squad_score, squad_version
 
     examples = load_examples(args.squad_file)
     for example in examples:
@@ -120,10 +98,10 @@ def _predict_file(args, options):
     print(f"wrote {len(predictions):,} answers to {args.output}")
     scores = None
     if any(example["answers"]["text"] for example in examples):
-        version = 2 if any(not example["answers"]["text"] for example in examples) else 1
+        version = squad_version(examples)
         scores = squad_score(predictions, examples, version=version)
-        exact = scores.get("exact_match", scores.get("exact"))
-        print(f"SQuAD v{'2.0' if version == 2 else '1.1'}: EM {exact:.2f}  F1 {scores['f1']:.2f}")
+        name = "2.0" if version == 2 else "1.1"
+        print(f"SQuAD v{name}: EM {exact_match(scores):.2f}  F1 {scores['f1']:.2f}")
     return scores
 
 

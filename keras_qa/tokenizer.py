@@ -26,10 +26,16 @@ import os
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
+from keras_qa import sources
+from keras_qa.files import read_json, read_json_object
+from keras_qa.saving import tokenizer_directory
+
 HUGGING_FACE_STYLE = "huggingface"
 KERAS_HUB_STYLE = "keras_hub"
 VOCABULARY_FILE = "vocab.txt"
 CONFIG_FILE = "keras_qa_tokenizer.json"
+# What a Hugging Face repository needs to hold for its tokenizer to be built.
+HUGGING_FACE_TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "config.json")
 
 
 class QATokenizer:
@@ -185,8 +191,7 @@ class QATokenizer:
     @classmethod
     def load(cls, directory):
         """Load what `save` wrote."""
-        with open(os.path.join(directory, CONFIG_FILE), encoding="utf-8") as file:
-            config = json.load(file)
+        config = read_json(os.path.join(directory, CONFIG_FILE))
         return cls(os.path.join(directory, VOCABULARY_FILE), **config)
 
     def __repr__(self):
@@ -217,21 +222,18 @@ def load_tokenizer(model):
         return model
     if hasattr(model, "vocabulary") and hasattr(model, "lowercase"):
         return _from_keras_hub_tokenizer(model)
-    from keras_qa.backbones import resolve_model_source
-
-    source = resolve_model_source(model)
+    source = sources.resolve_model_source(model)
     if source.kind == "keras_qa":
-        return QATokenizer.load(os.path.join(source.location, "tokenizer"))
+        return QATokenizer.load(tokenizer_directory(source.location))
     if source.kind == "huggingface_folder":
         return _from_hugging_face_folder(source.location)
     if source.kind == "keras_hub_folder":
         return _from_keras_hub_folder(source.location)
     if source.kind == "hf_hub":
-        return _from_hugging_face_folder(_download_hugging_face_tokenizer(source.location))
+        folder = sources.download_hugging_face_files(source.location, HUGGING_FACE_TOKENIZER_FILES)
+        return _from_hugging_face_folder(folder)
     # A KerasHub preset name: KerasHub downloads it and knows its tokenizer class.
-    import keras_hub
-
-    return _from_keras_hub_tokenizer(keras_hub.tokenizers.Tokenizer.from_preset(source.location))
+    return _from_keras_hub_tokenizer(sources.keras_hub_preset_tokenizer(source.location))
 
 
 def _read_vocabulary(path):
@@ -242,17 +244,10 @@ def _read_vocabulary(path):
         return [line.rstrip("\n").rstrip("\r") for line in file]
 
 
-def _read_json_if_exists(path):
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as file:
-        return json.load(file)
-
-
 def _from_hugging_face_folder(folder):
     vocabulary_path = os.path.join(folder, VOCABULARY_FILE)
+    fast = read_json_object(os.path.join(folder, "tokenizer.json"))
     if not os.path.isfile(vocabulary_path):
-        fast = _read_json_if_exists(os.path.join(folder, "tokenizer.json")) or {}
         model_type = (fast.get("model") or {}).get("type")
         raise ValueError(
             f"{folder}: no {VOCABULARY_FILE} found. keras-qa builds WordPiece tokenizers (BERT, "
@@ -264,7 +259,7 @@ def _from_hugging_face_folder(folder):
             )
         )
     settings = {"lowercase": True, "strip_accents": None, "split_on_cjk": True}
-    config = _read_json_if_exists(os.path.join(folder, "tokenizer_config.json")) or {}
+    config = read_json_object(os.path.join(folder, "tokenizer_config.json"))
     if "do_lower_case" in config:
         settings["lowercase"] = bool(config["do_lower_case"])
     if "strip_accents" in config:
@@ -272,7 +267,6 @@ def _from_hugging_face_folder(folder):
     if "tokenize_chinese_chars" in config:
         settings["split_on_cjk"] = bool(config["tokenize_chinese_chars"])
     # The fast tokenizer's own normalizer, where present, is what the checkpoint really runs.
-    fast = _read_json_if_exists(os.path.join(folder, "tokenizer.json")) or {}
     normalizer = fast.get("normalizer") or {}
     if normalizer.get("type") == "BertNormalizer":
         settings["lowercase"] = bool(normalizer.get("lowercase", settings["lowercase"]))
@@ -284,7 +278,7 @@ def _from_hugging_face_folder(folder):
 
 
 def _from_keras_hub_folder(folder):
-    config = _read_json_if_exists(os.path.join(folder, "tokenizer.json"))
+    config = read_json(os.path.join(folder, "tokenizer.json"), missing_ok=True)
     vocabulary_path = os.path.join(folder, "assets", "tokenizer", "vocabulary.txt")
     if config is None or not os.path.isfile(vocabulary_path):
         raise ValueError(
@@ -323,18 +317,3 @@ def _from_keras_hub_tokenizer(tokenizer):
         style=KERAS_HUB_STYLE,
         unk_token=tokenizer.oov_token,
     )
-
-
-def _download_hugging_face_tokenizer(repo_id):
-    from huggingface_hub import snapshot_download
-
-    try:
-        return snapshot_download(
-            repo_id,
-            allow_patterns=["vocab.txt", "tokenizer.json", "tokenizer_config.json", "config.json"],
-        )
-    except Exception as error:  # The hub client raises many types for offline and unknown repos.
-        raise ValueError(
-            f"Could not download the tokenizer of hf://{repo_id}: {error}. This needs network access; "
-            "offline, pass a local Hugging Face folder or 'minilm'."
-        ) from error

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_qa.export import export_model, main, sample_inputs
-from keras_qa.training import load_trained_model
+from keras_qa.saving import load_trained_model
 
 BACKEND = keras.backend.backend()
 needs_export_backend = pytest.mark.skipif(

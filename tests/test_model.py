@@ -5,7 +5,7 @@ import pytest
 import keras_qa
 from keras_qa.backbones import load_backbone
 from keras_qa.model import QuestionAnsweringModel, SpanHead, model_inputs, model_targets
-from keras_qa.training import has_accelerator, resolve_precision
+from keras_qa.runtime import has_accelerator, resolve_precision
 from tests.conftest import tiny_squad_examples
 
 

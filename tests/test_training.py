@@ -11,14 +11,8 @@ import pytest
 
 import keras_qa
 from keras_qa.batching import predict_logits
-from keras_qa.training import (
-    TrainSettings,
-    cpu_has_bfloat16,
-    fine_tune,
-    load_trained_model,
-    recipe_settings,
-    resolve_precision,
-)
+from keras_qa.saving import load_trained_model
+from keras_qa.training import TrainSettings, fine_tune, recipe_settings
 from tests.conftest import tiny_settings, tiny_squad_examples
 
 
@@ -185,18 +179,6 @@ def test_a_killed_training_process_resumes_and_finishes(tiny_preset, tiny_data, 
     assert model.count_params() > 0
 
 
-def test_precision_choices():
-    assert resolve_precision("off") == "float32"
-    if keras.backend.backend() != "jax":  # JAX on the CPU refuses float16 (tests/test_model.py)
-        assert resolve_precision("float16") == "mixed_float16"
-    assert resolve_precision("bfloat16") == "mixed_bfloat16"
-    bfloat16 = keras.backend.backend() in ("tensorflow", "torch") and cpu_has_bfloat16()
-    expected = "mixed_bfloat16" if bfloat16 else "float32"
-    assert resolve_precision("auto") == expected  # these tests run on CPUs
-    with pytest.raises(ValueError, match="mixed_precision must be one of"):
-        resolve_precision("int8")
-
-
 def test_recipes():
     assert recipe_settings() == TrainSettings()
     keras_io = recipe_settings("keras-io")
@@ -212,8 +194,3 @@ def test_recipes():
     ) == ("distil_bert_base_en", "squad", 5e-5, 32, 1, 384, 128, 0.0)
     with pytest.raises(ValueError, match="Unknown recipe"):
         recipe_settings("fast")
-
-
-def test_loading_something_that_is_not_a_trained_model(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a trained keras-qa model"):
-        load_trained_model(str(tmp_path))

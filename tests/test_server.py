@@ -12,8 +12,8 @@ pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
-from keras_qa.inference import QuestionAnswerer  # noqa: E402
-from keras_qa.serve import create_app, parse_request  # noqa: E402
+from keras_qa.pipeline import QuestionAnswerer  # noqa: E402
+from keras_qa.server import create_app, parse_request  # noqa: E402
 
 CONTEXT = "the red mat . the cat ran to london . the dog sat in paris ."
 CHROMIUM = "/usr/bin/chromium"

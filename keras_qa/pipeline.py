@@ -14,8 +14,11 @@ import math
 import numpy as np
 
 from keras_qa.batching import predict_logits
-from keras_qa.features import CLS_INDEX, prepare_eval_features
-from keras_qa.postprocess import decode_spans
+from keras_qa.features import prepare_eval_features
+from keras_qa.model import copy_model
+from keras_qa.postprocess import decode_spans, widen_to_words, window_log_probabilities
+from keras_qa.runtime import answering_dtype
+from keras_qa.saving import load_trained_model
 
 
 class QuestionAnswerer:
@@ -55,17 +58,10 @@ class QuestionAnswerer:
             dtype: the Keras dtype policy to compute in ("float32", "mixed_bfloat16", ...); "auto":
                 float32 on a CPU, the training precision on a GPU; None: the training precision.
         """
-        from keras_qa.training import has_accelerator, load_trained_model
-
         model, tokenizer, config = load_trained_model(path)
-        if dtype == "auto":
-            # On these CPUs a MiniLM model trained in mixed_bfloat16 answered one 300-token question
-            # no faster in bfloat16 than in float32 (TensorFlow p50 56 vs 54 ms), and in bfloat16 an
-            # answer could change with the other questions batched beside it (a near tie flipped in
-            # 123 of 200 concurrent requests); in float32 none did.
-            dtype = None if has_accelerator() else "float32"
+        dtype = answering_dtype(dtype)
         if dtype is not None and dtype != model.backbone.dtype_policy.name:
-            model = with_dtype_policy(model, dtype)
+            model = copy_model(model, dtype)
         return cls(model, tokenizer, config["max_length"], config["doc_stride"], batch_size)
 
     def __call__(
@@ -98,27 +94,18 @@ class QuestionAnswerer:
             questions: a list of those, in order.
         """
         questions, contexts, single = _as_lists(question, context)
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer; got {top_k!r}")
-        if not isinstance(max_answer_length, int) or max_answer_length < 1:
-            raise ValueError(
-                f"max_answer_length must be a positive integer; got {max_answer_length!r}"
-            )
+        _check_counts(top_k, max_answer_length)
         doc_stride = self.doc_stride if doc_stride is None else int(doc_stride)
         examples = [
             {"id": str(i), "question": q, "context": c, "answers": {"text": [], "answer_start": []}}
             for i, (q, c) in enumerate(zip(questions, contexts))
         ]
         features = prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
-        start_logits, end_logits = predict_logits(
-            self.model, features, self.batch_size, bucket_width=32
-        )
-        start_log_probs = _window_log_softmax(start_logits, features["offsets"])
-        end_log_probs = _window_log_softmax(end_logits, features["offsets"])
+        start_logits, end_logits = predict_logits(self.model, features, self.batch_size)
         spans = decode_spans(
             features,
-            start_log_probs,
-            end_log_probs,
+            window_log_probabilities(start_logits, features["offsets"]),
+            window_log_probabilities(end_logits, features["offsets"]),
             num_examples=len(examples),
             n_best=max(20, top_k),
             max_answer_length=max_answer_length,
@@ -126,26 +113,7 @@ class QuestionAnswerer:
         )
         results = []
         for index, text in enumerate(contexts):
-            answers, seen = [], set()
-            for rank in range(top_k):
-                log_score = float(spans["score"][index, rank])
-                if not math.isfinite(log_score):
-                    break
-                start = int(spans["start_char"][index, rank])
-                end = int(spans["end_char"][index, rank])
-                if align_to_words:
-                    start, end = self._whole_words(features, spans, index, rank)
-                if (start, end) in seen:  # two spans inside the same words
-                    continue
-                seen.add((start, end))
-                answers.append(
-                    {
-                        "answer": text[start:end],
-                        "score": math.exp(log_score),
-                        "start": start,
-                        "end": end,
-                    }
-                )
+            answers = self._answers(features, spans, index, text, align_to_words)
             if handle_impossible_answer or not answers:
                 null_score = math.exp(float(spans["null_score"][index]))
                 answers.append({"answer": "", "score": null_score, "start": 0, "end": 0})
@@ -154,32 +122,40 @@ class QuestionAnswerer:
             results.append(answers[0] if top_k == 1 else answers)
         return results[0] if single else results
 
-    def _whole_words(self, features, spans, index, rank):
-        """The characters of a span widened to the words its first and last tokens belong to."""
-        window = spans["window"][index, rank]
-        ids, offsets = features["token_ids"][window], features["offsets"][window]
-        first, last = spans["start_token"][index, rank], spans["end_token"][index, rank]
-        while first > 0 and offsets[first - 1, 0] >= 0 and self.continues_word[ids[first]]:
-            first -= 1
-        while (
-            last + 1 < len(ids) and offsets[last + 1, 0] >= 0 and self.continues_word[ids[last + 1]]
-        ):
-            last += 1
-        return int(offsets[first, 0]), int(offsets[last, 1])
+    def _answers(self, features, spans, index, text, align_to_words):
+        """The answers of one question, best first, from its ranked spans."""
+        answers, seen = [], set()
+        for rank in range(spans["score"].shape[1]):
+            log_score = float(spans["score"][index, rank])
+            if not math.isfinite(log_score):
+                break
+            start = int(spans["start_char"][index, rank])
+            end = int(spans["end_char"][index, rank])
+            if align_to_words:
+                window = spans["window"][index, rank]
+                start, end = widen_to_words(
+                    features["token_ids"][window],
+                    features["offsets"][window],
+                    spans["start_token"][index, rank],
+                    spans["end_token"][index, rank],
+                    self.continues_word,
+                )
+            if (start, end) in seen:  # two spans inside the same words
+                continue
+            seen.add((start, end))
+            answers.append(
+                {"answer": text[start:end], "score": math.exp(log_score), "start": start, "end": end}
+            )
+        return answers
 
 
-def with_dtype_policy(model, dtype):
-    """A copy of a `QuestionAnsweringModel` whose backbone computes under another dtype policy.
-
-    The weights are float32 under every policy Keras has, so they carry over as they are.
-    """
-    from keras_qa.model import QuestionAnsweringModel
-
-    config = model.get_config()
-    config["backbone"]["config"]["dtype"] = dtype
-    copy = QuestionAnsweringModel.from_config(config)
-    copy.set_weights(model.get_weights())
-    return copy
+def _check_counts(top_k, max_answer_length):
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer; got {top_k!r}")
+    if not isinstance(max_answer_length, int) or max_answer_length < 1:
+        raise ValueError(
+            f"max_answer_length must be a positive integer; got {max_answer_length!r}"
+        )
 
 
 def _as_lists(question, context):
@@ -212,14 +188,3 @@ def _as_lists(question, context):
             if not value.strip():
                 raise ValueError(f"{name}{where} is empty")
     return list(questions), contexts, single
-
-
-def _window_log_softmax(logits, offsets):
-    """Log-probabilities over each window's context tokens and [CLS]; -inf elsewhere."""
-    logits = np.asarray(logits, dtype=np.float64)
-    allowed = np.asarray(offsets)[:, : logits.shape[1], 0] >= 0
-    allowed[:, CLS_INDEX] = True
-    masked = np.where(allowed, logits, -np.inf)
-    top = masked.max(axis=1, keepdims=True)
-    log_total = np.log(np.exp(masked - top).sum(axis=1, keepdims=True)) + top
-    return (masked - log_total).astype(np.float32)

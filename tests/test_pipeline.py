@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from keras_qa import load_tokenizer
-from keras_qa.inference import QuestionAnswerer
 from keras_qa.model import PADDING_LOGIT
+from keras_qa.pipeline import QuestionAnswerer
 
 
 class KeywordModel:

@@ -4,7 +4,7 @@ import os
 import pytest
 
 import keras_qa
-from keras_qa.backbones import ModelSource, resolve_model_source
+from keras_qa.sources import ModelSource, resolve_model_source
 
 
 def test_minilm_is_found_as_a_hugging_face_folder():
@@ -53,5 +53,5 @@ def test_bad_paths_say_what_was_looked_for(tmp_path):
     with pytest.raises(FileNotFoundError, match="found neither keras_qa.json"):
         resolve_model_source(str(tmp_path))
     (tmp_path / "config.json").write_text("{broken")
-    with pytest.raises(ValueError, match="cannot be read as JSON"):
+    with pytest.raises(ValueError, match="config.json: not valid JSON"):
         resolve_model_source(str(tmp_path))

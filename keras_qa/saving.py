@@ -1,0 +1,101 @@
+"""The trained-model format, in one place: what `python -m keras_qa.train` writes and everything reads.
+
+A trained model is a directory holding
+
+- `model.keras`: the `QuestionAnsweringModel`, uncompiled (`keras.saving.load_model` reads it);
+- `tokenizer/`: its `QATokenizer` (`QATokenizer.save`);
+- `keras_qa.json`: what answering needs besides the weights (`max_length`, `doc_stride`, `n_best`,
+  `max_answer_length`), the base model and the keras-qa version.
+
+`keras_qa.json` is written last, so a folder is a trained model only once everything else is in place.
+Recognising a trained model needs no Keras; saving and loading import it when called.
+"""
+
+import os
+import shutil
+import tempfile
+
+from keras_qa.files import read_json
+
+MODEL_FILE = "model.keras"
+TOKENIZER_DIR = "tokenizer"
+CONFIG_FILE = "keras_qa.json"
+
+
+def is_trained_model(directory):
+    """Whether `directory` holds a model written by `save_trained_model`."""
+    return os.path.isfile(os.path.join(directory, CONFIG_FILE))
+
+
+def tokenizer_directory(directory):
+    """Where a trained model's tokenizer lies."""
+    return os.path.join(directory, TOKENIZER_DIR)
+
+
+def read_config(directory):
+    """A trained model's `keras_qa.json`, or a `FileNotFoundError` saying how to make one."""
+    if not is_trained_model(directory):
+        raise FileNotFoundError(
+            f"{directory}: not a trained keras-qa model (no {CONFIG_FILE}); "
+            "train one with `python -m keras_qa.train --output-dir DIR`."
+        )
+    return read_json(os.path.join(directory, CONFIG_FILE))
+
+
+def save_trained_model(model, tokenizer, directory, **config):
+    """Write `model.keras`, `tokenizer/` and `keras_qa.json` into `directory`, each moved in whole.
+
+    Args:
+        model: a `QuestionAnsweringModel`; an uncompiled copy is saved (a compiled model's file would
+            carry the optimizer state, which answering does not use).
+        tokenizer: its `QATokenizer`.
+        directory: the output directory (it must exist).
+        **config: the settings answering needs (`max_length`, `doc_stride`, ...), saved in
+            `keras_qa.json` with the keras-qa version.
+    """
+    import keras_qa
+    from keras_qa.files import write_json_atomically
+    from keras_qa.model import copy_model
+
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".saving-") as staging:
+        copy_model(model).save(os.path.join(staging, MODEL_FILE))
+        tokenizer.save(os.path.join(staging, TOKENIZER_DIR))
+        final_tokenizer = tokenizer_directory(directory)
+        if os.path.isdir(final_tokenizer):
+            shutil.rmtree(final_tokenizer)
+        os.replace(os.path.join(staging, TOKENIZER_DIR), final_tokenizer)
+        os.replace(os.path.join(staging, MODEL_FILE), os.path.join(directory, MODEL_FILE))
+    write_json_atomically(
+        os.path.join(directory, CONFIG_FILE), config | {"keras_qa_version": keras_qa.__version__}
+    )
+
+
+def load_trained_model(directory):
+    """Load what `save_trained_model` wrote: `(model, tokenizer, config)`, with no network.
+
+    Args:
+        directory: a directory written by `python -m keras_qa.train` (or `save_trained_model`).
+
+    Returns:
+        The uncompiled `QuestionAnsweringModel`, its `QATokenizer` and the `keras_qa.json` dict.
+
+    Example:
+    >>> model, tokenizer, config = load_trained_model(model_dir)  # a folder keras_qa.train wrote
+    >>> model.input_names, config["max_length"]
+    (('token_ids', 'segment_ids', 'padding_mask'), 48)
+    """
+    import keras
+
+    from keras_qa.model import QuestionAnsweringModel  # noqa: F401 - registers the classes to load
+    from keras_qa.tokenizer import QATokenizer
+
+    config = read_config(directory)
+    model = keras.saving.load_model(os.path.join(directory, MODEL_FILE), compile=False)
+    tokenizer = QATokenizer.load(tokenizer_directory(directory))
+    return model, tokenizer, config
+
+
+def copy_answering_files(directory, destination):
+    """Copy a trained model's tokenizer and `keras_qa.json` into `destination` (beside an export)."""
+    shutil.copytree(tokenizer_directory(directory), tokenizer_directory(destination))
+    shutil.copy(os.path.join(directory, CONFIG_FILE), destination)

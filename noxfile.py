@@ -27,11 +27,11 @@ def install(session, *extras):
 @nox.session
 @nox.parametrize("backend", BACKENDS)
 def tests(session, backend):
-    """Run the test suite on one Keras backend."""
+    """Run the test suite and the docstring examples on one Keras backend."""
     install(session, "dev", "serve", "browser", "onnx")
     session.run(
         "pytest",
-        *session.posargs,
+        *(session.posargs or ["--doctest-modules", "tests", "keras_qa"]),
         env={"KERAS_BACKEND": backend, **QUIET_TENSORFLOW},
     )
 

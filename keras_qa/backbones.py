@@ -20,8 +20,8 @@ def load_backbone(model, **overrides):
         A KerasHub `Backbone` (BERT, DistilBERT, or another encoder KerasHub can load).
 
     Example:
-    >>> backbone = load_backbone("minilm")  # doctest: +SKIP
-    >>> backbone.num_layers, backbone.hidden_dim  # doctest: +SKIP
+    >>> backbone = load_backbone("minilm")
+    >>> backbone.num_layers, backbone.hidden_dim
     (6, 384)
     """
     import keras_hub

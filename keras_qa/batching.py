@@ -1,7 +1,7 @@
 """Batches of features padded to a few bucket lengths.
 
-Most SQuAD windows are far shorter than `max_length` (at 384 tokens, the median train window has 163),
-so padding every batch to 384 wastes most of the compute. Windows are grouped by length into buckets that
+Most SQuAD windows are far shorter than `max_length`, so padding every batch to `max_length` wastes
+most of the compute. Windows are grouped by length into buckets that
 are multiples of `bucket_width` tokens; each batch is cut to its bucket's length. The model therefore sees
 at most `max_length / bucket_width` sequence lengths, so JAX and XLA compile a bounded number of shapes.
 
@@ -85,9 +85,16 @@ class BucketedBatches(keras.utils.PyDataset):
         skip: batches of the first epoch to leave out (for resuming mid-epoch).
 
     Example:
-    >>> batches = BucketedBatches(features, batch_size=16, shuffle=True, targets=True)  # doctest: +SKIP
-    >>> model.fit(batches, epochs=2, shuffle=False,
-    ...           callbacks=[batches.epoch_callback()])  # doctest: +SKIP
+    >>> from keras_qa import load_examples, load_trained_model, prepare_train_features
+    >>> model, tokenizer, config = load_trained_model(model_dir)  # a folder keras_qa.train wrote
+    >>> features = prepare_train_features(load_examples(tiny_data), tokenizer, 48, 16)
+    >>> batches = BucketedBatches(features, batch_size=16, bucket_width=16, shuffle=True,
+    ...     targets=True, input_names=model.input_names)
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(batches.as_fit_input(), epochs=2, shuffle=False,
+    ...     callbacks=[batches.epoch_callback()], verbose=0)
+    >>> len(history.history["loss"])
+    2
     """
 
     def __init__(

@@ -43,7 +43,9 @@ def prepare_train_features(examples, tokenizer, max_length=384, doc_stride=128):
     >>> examples = [{"id": "q1", "title": "", "context": "The cat sat on the mat.",
     ...              "question": "Where did the cat sit?",
     ...              "answers": {"text": ["on the mat"], "answer_start": [8]}}]
-    >>> features = prepare_train_features(examples, "minilm")  # doctest: +SKIP
+    >>> features = prepare_train_features(examples, "minilm", max_length=32, doc_stride=8)
+    >>> features["token_ids"].shape, features["start_positions"], features["end_positions"]
+    ((1, 32), array([10], dtype=int32), array([12], dtype=int32))
     """
     windows = _Windows(examples, tokenizer, max_length, doc_stride)
     features = windows.model_inputs()

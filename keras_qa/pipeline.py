@@ -32,9 +32,13 @@ class QuestionAnswerer:
         batch_size: windows per model call.
 
     Example:
-    >>> answerer = QuestionAnswerer.from_pretrained("runs/quickstart")  # doctest: +SKIP
-    >>> answerer("Where do cats sleep?", "Cats sleep in the park.")  # doctest: +SKIP
-    {'answer': 'in the park', 'score': 0.83, 'start': 11, 'end': 22}
+    >>> answerer = QuestionAnswerer.from_pretrained(model_dir)  # a folder keras_qa.train wrote
+    >>> context = "the dog sat in london . the cat ran to paris ."
+    >>> answer = answerer("where did the cat run ?", context)
+    >>> sorted(answer), context[answer["start"] : answer["end"]] == answer["answer"]
+    (['answer', 'end', 'score', 'start'], True)
+    >>> len(answerer(["where did the cat run ?", "where did the dog sit ?"], context, top_k=2))
+    2
     """
 
     def __init__(self, model, tokenizer, max_length=384, doc_stride=128, batch_size=32):

@@ -157,10 +157,17 @@ def decode_answers(
         valid span in any window gets "".
 
     Example:
-    >>> features = prepare_eval_features(examples, tokenizer)  # doctest: +SKIP
-    >>> start_logits, end_logits = model.predict(features)  # doctest: +SKIP
-    >>> decode_answers(examples, features, start_logits, end_logits)  # doctest: +SKIP
-    {'56be4db0acb8001400a502ec': 'Denver Broncos', ...}
+    >>> from keras_qa import load_examples, load_trained_model, predict_logits
+    >>> from keras_qa import prepare_eval_features
+    >>> model, tokenizer, config = load_trained_model(model_dir)  # a folder keras_qa.train wrote
+    >>> examples = load_examples(tiny_data)[:3]
+    >>> features = prepare_eval_features(examples, tokenizer, config["max_length"], 16)
+    >>> start_logits, end_logits = predict_logits(model, features)
+    >>> answers = decode_answers(examples, features, start_logits, end_logits)
+    >>> list(answers) == [example["id"] for example in examples]
+    True
+    >>> all(answer in example["context"] for answer, example in zip(answers.values(), examples))
+    True
     """
     spans = decode_spans(
         features,

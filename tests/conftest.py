@@ -1,20 +1,8 @@
-import os
+"""Helpers the test files share: small examples, the tiny model's words and its training settings.
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import pytest  # noqa: E402
-
-import keras_qa  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def minilm_tokenizer():
-    return keras_qa.load_tokenizer("minilm")
-
-
-@pytest.fixture(scope="session")
-def bundled_examples():
-    return keras_qa.load_examples("bundled")
+The fixtures themselves live in the repository's root `conftest.py`, so that the docstring examples
+in `keras_qa/` can use them too.
+"""
 
 
 def make_example(context, question, answer=None, answer_start=None, qid="q0"):
@@ -59,28 +47,6 @@ TINY_WORDS = [
     ".",
     ",",
 ]
-
-
-@pytest.fixture(scope="session")
-def tiny_preset(tmp_path_factory):
-    """A tiny random BERT saved as a KerasHub preset folder (backbone and tokenizer)."""
-    import keras_hub
-
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
-    folder = str(tmp_path_factory.mktemp("tiny_preset"))
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=len(vocabulary),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=128,
-        dropout=0.0,
-    )
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
-    backbone.save_to_preset(folder)
-    tokenizer.save_to_preset(folder)
-    return folder
 
 
 def tiny_squad_examples(count, seed=0):
@@ -136,21 +102,3 @@ def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
         eval_batch_size=8,
     )
     return TrainSettings(**(base | changes))
-
-
-@pytest.fixture(scope="session")
-def tiny_trained_model(tiny_preset, tmp_path_factory):
-    """A directory written by `fine_tune`: the tiny BERT trained on synthetic "where did ..." data."""
-    import json
-
-    from keras_qa.training import fine_tune
-
-    folder = tmp_path_factory.mktemp("trained")
-    data = folder / "train.jsonl"
-    data.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(48, 0)))
-    data_paths = {"train": str(data), "eval": None}
-    settings = tiny_settings(
-        tiny_preset, data_paths, folder / "model", epochs=3, checkpoint_every=0
-    )
-    fine_tune(settings, verbose=0)
-    return str(folder / "model")

@@ -1,0 +1,84 @@
+"""Fixtures for the tests and for the docstring examples (`pytest --doctest-modules keras_qa`).
+
+Docstring examples that need a model get these names: `model_dir` (a folder `fine_tune` wrote: the
+tiny BERT trained on synthetic "where did ..." questions), `tiny_preset` (that BERT's KerasHub preset
+folder, untrained), `tiny_data` (a JSONL file of such questions) and `scratch_dir` (an empty folder).
+"""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+import keras_qa  # noqa: E402
+from tests.conftest import TINY_WORDS, tiny_settings, tiny_squad_examples  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def minilm_tokenizer():
+    return keras_qa.load_tokenizer("minilm")
+
+
+@pytest.fixture(scope="session")
+def bundled_examples():
+    return keras_qa.load_examples("bundled")
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory):
+    """A tiny random BERT saved as a KerasHub preset folder (backbone and tokenizer)."""
+    import keras_hub
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+    folder = str(tmp_path_factory.mktemp("tiny_preset"))
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=128,
+        dropout=0.0,
+    )
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
+    backbone.save_to_preset(folder)
+    tokenizer.save_to_preset(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data_file(tmp_path_factory):
+    """A JSONL file of 48 synthetic questions for the tiny model."""
+    path = tmp_path_factory.mktemp("tiny_data") / "questions.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(48, 0)))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_model(tiny_preset, tiny_data_file, tmp_path_factory):
+    """A directory written by `fine_tune`: the tiny BERT trained on synthetic "where did ..." data."""
+    from keras_qa.training import fine_tune
+
+    folder = tmp_path_factory.mktemp("trained")
+    data_paths = {"train": tiny_data_file, "eval": None}
+    settings = tiny_settings(
+        tiny_preset, data_paths, folder / "model", epochs=3, checkpoint_every=0
+    )
+    fine_tune(settings, verbose=0)
+    return str(folder / "model")
+
+
+@pytest.fixture(autouse=True)
+def _doctest_names(request):
+    """The names docstring examples use (see the module docstring); nothing for other tests."""
+    from _pytest.doctest import DoctestItem
+
+    if not isinstance(request.node, DoctestItem):
+        return
+    namespace = request.getfixturevalue("doctest_namespace")
+    namespace["tiny_preset"] = request.getfixturevalue("tiny_preset")
+    namespace["tiny_data"] = request.getfixturevalue("tiny_data_file")
+    namespace["model_dir"] = request.getfixturevalue("tiny_trained_model")
+    namespace["scratch_dir"] = str(request.getfixturevalue("tmp_path"))

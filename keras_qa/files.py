@@ -59,11 +59,17 @@ def write_json_atomically(path, content):
     NumPy scalars are written as the Python numbers they hold.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile(
-        "w", dir=directory, suffix=".partial", delete=False, encoding="utf-8"
-    ) as file:
-        json.dump(content, file, indent=2, default=_json_default)
-        temporary = file.name
+    temporary = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", dir=directory, suffix=".partial", delete=False, encoding="utf-8"
+        ) as file:
+            temporary = file.name
+            json.dump(content, file, indent=2, default=_json_default)
+    except BaseException:
+        if temporary is not None:  # the previous file stays, with nothing half-written beside it
+            os.remove(temporary)
+        raise
     os.chmod(temporary, 0o644)
     os.replace(temporary, path)
 

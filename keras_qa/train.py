@@ -35,12 +35,13 @@ def build_parser():
     )
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{field.metadata['help']} (quickstart: {field.default})"
         # Only the flags given reach the settings: the rest keep the recipe's values.
-        options = {"default": argparse.SUPPRESS, "help": help_text}
+        options = {"default": argparse.SUPPRESS, "help": field.metadata["help"]}
         if field.type is bool:
             parser.add_argument(flag, action="store_true", **options)
             continue
+        default = "none" if field.default is None else field.default
+        options["help"] += f" (quickstart: {default})"
         if "choices" in field.metadata:
             options["choices"] = field.metadata["choices"]
         parser.add_argument(flag, type=_converter(field), metavar=_metavar(field), **options)

@@ -198,13 +198,14 @@ def _fine_tune(settings, verbose, callbacks):
     data = _Data(settings)
     model = QuestionAnsweringModel(_load_backbone(settings))
     batches = _training_batches(settings, data.train_features, model.input_names)
-    model.compile(optimizer=_optimizer(settings, total_steps=len(batches) * settings.epochs))
+    total_steps = len(batches) * settings.epochs
+    model.compile(optimizer=_optimizer(settings, total_steps))
     _warn_if_long_on_cpu(model.backbone, data.train_features, settings)
     state = new_state(settings_dict)
     if saved_state is not None:
         restore(model, settings.output_dir, state, saved_state)
 
-    callbacks = _callbacks(callbacks, data, settings, state, len(batches) * settings.epochs)
+    callbacks = _callbacks(callbacks, data, settings, state, total_steps)
     throughput = _fit(model, batches, data.train_features, settings, state, callbacks, verbose)
     save_trained_model(model, data.tokenizer, settings.output_dir, **_answering_config(settings))
 

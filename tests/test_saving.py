@@ -1,8 +1,166 @@
+import io
+import json
+import os
+import shutil
+import zipfile
+from types import SimpleNamespace
+
+import h5py
+import keras
+import numpy as np
 import pytest
 
-from keras_qa.saving import load_trained_model
+import keras_qa
+from keras_qa.backbones import load_backbone
+from keras_qa.model import QuestionAnsweringModel, model_inputs, model_targets
+from keras_qa.saving import (
+    CONFIG_FILE,
+    MODEL_FILE,
+    TOKENIZER_DIR,
+    copy_answering_files,
+    is_trained_model,
+    load_trained_model,
+    read_config,
+    save_trained_model,
+)
+from keras_qa.tokenizer import QATokenizer
+from tests.conftest import tiny_squad_examples
+
+CONFIG = {"max_length": 48, "doc_stride": 16, "n_best": 5, "max_answer_length": 12}
 
 
 def test_loading_something_that_is_not_a_trained_model(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a trained keras-qa model"):
         load_trained_model(str(tmp_path))
+
+
+def tiny_model(tiny_preset, seed=0):
+    keras.utils.set_random_seed(seed)
+    return QuestionAnsweringModel(load_backbone(tiny_preset))
+
+
+def tiny_features(tokenizer, count=4):
+    return keras_qa.prepare_eval_features(tiny_squad_examples(count, 3), tokenizer, 48, 16)
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_preset, tmp_path_factory):
+    """An untrained tiny model saved with `save_trained_model` (tests must not change it)."""
+    model = tiny_model(tiny_preset)
+    tokenizer = keras_qa.load_tokenizer(tiny_preset)
+    directory = str(tmp_path_factory.mktemp("saved"))
+    save_trained_model(model, tokenizer, directory, **CONFIG)
+    return SimpleNamespace(model=model, tokenizer=tokenizer, directory=directory)
+
+
+def archive_contents(path):
+    """A `.keras` file's config and the top-level groups of its weights file."""
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+        weights = archive.read("model.weights.h5")
+    with h5py.File(io.BytesIO(weights), "r") as file:
+        groups = set(file.keys())
+    return config, groups
+
+
+def test_a_saved_model_loads_back_with_identical_logits(saved):
+    model, tokenizer, config = load_trained_model(saved.directory)
+    assert isinstance(model, QuestionAnsweringModel)
+    assert isinstance(tokenizer, QATokenizer)
+    assert model.input_names == saved.model.input_names
+    assert tokenizer.vocabulary == saved.tokenizer.vocabulary
+    assert tokenizer.get_config() == saved.tokenizer.get_config()
+    question = "where did the cat run ?"
+    assert tokenizer.tokenize(question) == saved.tokenizer.tokenize(question)
+    features = tiny_features(saved.tokenizer)
+    np.testing.assert_array_equal(tiny_features(tokenizer)["token_ids"], features["token_ids"])
+    before = saved.model.predict(model_inputs(features), verbose=0)
+    after = model.predict(model_inputs(features), verbose=0)
+    for name in ("start_logits", "end_logits"):
+        np.testing.assert_array_equal(after[name], before[name])
+    assert config == CONFIG | {"keras_qa_version": keras_qa.__version__}
+
+
+def test_the_config_file_holds_the_given_config_and_the_version(saved):
+    with open(os.path.join(saved.directory, CONFIG_FILE), encoding="utf-8") as file:
+        written = json.load(file)
+    assert written == CONFIG | {"keras_qa_version": keras_qa.__version__}
+    # Nothing else is left in the folder: no staging directory, no partial file.
+    assert sorted(os.listdir(saved.directory)) == [CONFIG_FILE, MODEL_FILE, TOKENIZER_DIR]
+
+
+def test_saving_again_replaces_the_previous_model_whole(saved, tmp_path):
+    directory = str(tmp_path)
+    save_trained_model(saved.model, saved.tokenizer, directory, **CONFIG)
+    stray = tmp_path / TOKENIZER_DIR / "stray.txt"
+    stray.write_text("from an older save")
+    save_trained_model(saved.model, saved.tokenizer, directory, max_length=32)
+    assert not stray.exists()
+    assert sorted(os.listdir(directory)) == [CONFIG_FILE, MODEL_FILE, TOKENIZER_DIR]
+    assert read_config(directory) == {"max_length": 32, "keras_qa_version": keras_qa.__version__}
+
+
+def test_is_trained_model_needs_the_config_file(saved, tmp_path):
+    assert is_trained_model(saved.directory)
+    assert not is_trained_model(str(tmp_path))
+    assert not is_trained_model(str(tmp_path / "absent"))
+    # The model and the tokenizer without `keras_qa.json`: a save that did not finish.
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    shutil.copy(os.path.join(saved.directory, MODEL_FILE), unfinished)
+    shutil.copytree(os.path.join(saved.directory, TOKENIZER_DIR), unfinished / TOKENIZER_DIR)
+    assert not is_trained_model(str(unfinished))
+    with pytest.raises(FileNotFoundError, match="not a trained keras-qa model"):
+        load_trained_model(str(unfinished))
+
+
+def test_read_config_reads_the_config_or_says_how_to_make_one(saved, tmp_path):
+    assert read_config(saved.directory) == CONFIG | {"keras_qa_version": keras_qa.__version__}
+    with pytest.raises(FileNotFoundError, match="keras_qa.train") as raised:
+        read_config(str(tmp_path))
+    assert str(tmp_path) in str(raised.value) and CONFIG_FILE in str(raised.value)
+
+
+def test_read_config_names_a_broken_config_file(tmp_path):
+    (tmp_path / CONFIG_FILE).write_text('{"max_length": ')
+    with pytest.raises(ValueError, match="not valid JSON") as raised:
+        read_config(str(tmp_path))
+    assert str(tmp_path / CONFIG_FILE) in str(raised.value)
+
+
+def test_copy_answering_files_copies_the_tokenizer_and_the_config(saved, tmp_path):
+    destination = tmp_path / "export"
+    destination.mkdir()
+    copy_answering_files(saved.directory, str(destination))
+    assert sorted(os.listdir(destination)) == [CONFIG_FILE, TOKENIZER_DIR]
+    source_tokenizer = os.path.join(saved.directory, TOKENIZER_DIR)
+    assert sorted(os.listdir(destination / TOKENIZER_DIR)) == sorted(os.listdir(source_tokenizer))
+    for name in os.listdir(source_tokenizer):
+        with open(os.path.join(source_tokenizer, name), "rb") as file:
+            assert (destination / TOKENIZER_DIR / name).read_bytes() == file.read()
+    assert read_config(str(destination)) == read_config(saved.directory)
+    copied = QATokenizer.load(str(destination / TOKENIZER_DIR))
+    assert copied.vocabulary == saved.tokenizer.vocabulary
+
+
+def test_a_compiled_model_is_saved_uncompiled_with_its_trained_weights(tiny_preset, tmp_path):
+    tokenizer = keras_qa.load_tokenizer(tiny_preset)
+    features = tiny_features(tokenizer)
+    model = tiny_model(tiny_preset, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    model.fit(model_inputs(features), model_targets(features), batch_size=4, epochs=1, verbose=0)
+    # As a control, the model saved as it is carries its compile config and optimizer state.
+    model.save(str(tmp_path / "compiled.keras"))
+    config, groups = archive_contents(tmp_path / "compiled.keras")
+    assert config.get("compile_config") is not None and "optimizer" in groups
+
+    directory = tmp_path / "model"
+    directory.mkdir()
+    save_trained_model(model, tokenizer, str(directory), **CONFIG)
+    config, groups = archive_contents(directory / MODEL_FILE)
+    assert not config.get("compile_config") and "optimizer" not in groups
+    assert model.compiled and model.optimizer is not None  # the model itself is left as it was
+    loaded = keras.saving.load_model(str(directory / MODEL_FILE))  # compile=True by default
+    assert not loaded.compiled
+    for restored, trained in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(restored, trained)

@@ -1,0 +1,103 @@
+import argparse
+import inspect
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from keras_qa.cli import add_model_arguments, load_answerer
+from keras_qa.pipeline import QuestionAnswerer
+from keras_qa.saving import read_config
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+IMPORT_CLI = (
+    "import json, os, sys\n"
+    "import keras_qa.cli\n"
+    "print(json.dumps([os.environ.get('TF_CPP_MIN_LOG_LEVEL'), 'tensorflow' in sys.modules]))"
+)
+
+
+def import_cli_in_a_new_process(level):
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if level is not None:
+        environment["TF_CPP_MIN_LOG_LEVEL"] = level
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_CLI],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_quiets_tensorflow_before_it_loads():
+    # Set before TensorFlow is imported, or TensorFlow would not read it.
+    assert import_cli_in_a_new_process(None) == ["3", False]
+
+
+def test_importing_keeps_a_level_the_user_chose():
+    assert import_cli_in_a_new_process("1") == ["1", False]
+    assert import_cli_in_a_new_process("0") == ["0", False]
+
+
+def model_parser():
+    parser = argparse.ArgumentParser(prog="test")
+    add_model_arguments(parser)
+    return parser
+
+
+def test_model_flags_and_their_defaults():
+    args = model_parser().parse_args(["--model", "runs/x"])
+    # The defaults are QuestionAnswerer.from_pretrained's own.
+    defaults = inspect.signature(QuestionAnswerer.from_pretrained).parameters
+    assert args.model == "runs/x"
+    assert args.batch_size == defaults["batch_size"].default == 32
+    assert args.dtype == defaults["dtype"].default == "auto"
+    args = model_parser().parse_args(
+        ["--model", "m", "--batch-size", "7", "--dtype", "mixed_bfloat16"]
+    )
+    assert (args.model, args.batch_size, args.dtype) == ("m", 7, "mixed_bfloat16")
+
+
+def test_the_model_flag_is_required(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        model_parser().parse_args(["--batch-size", "4"])
+    assert exit_info.value.code == 2
+    assert "--model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        model_parser().parse_args(["--model", "m", "--batch-size", "four"])
+
+
+def test_load_answerer_loads_the_trained_model_with_the_flags(tiny_trained_model):
+    args = model_parser().parse_args(
+        ["--model", tiny_trained_model, "--batch-size", "5", "--dtype", "float32"]
+    )
+    answerer = load_answerer(args)
+    assert isinstance(answerer, QuestionAnswerer)
+    config = read_config(tiny_trained_model)
+    assert answerer.batch_size == 5
+    assert answerer.max_length == config["max_length"]
+    assert answerer.doc_stride == config["doc_stride"]
+    assert answerer.model.backbone.dtype_policy.name == "float32"
+    context = "the red mat . the cat ran to london . the dog sat in paris ."
+    answer = answerer("where did the cat run ?", context)
+    assert answer["answer"] == context[answer["start"] : answer["end"]]
+
+
+def test_load_answerer_computes_in_the_dtype_asked(tiny_trained_model):
+    args = model_parser().parse_args(["--model", tiny_trained_model, "--dtype", "mixed_bfloat16"])
+    answerer = load_answerer(args)
+    assert answerer.batch_size == 32
+    assert answerer.model.backbone.dtype_policy.name == "mixed_bfloat16"
+
+
+def test_load_answerer_of_a_folder_that_is_not_a_trained_model(tmp_path):
+    args = model_parser().parse_args(["--model", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="not a trained keras-qa model"):
+        load_answerer(args)

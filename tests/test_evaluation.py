@@ -1,0 +1,105 @@
+import numpy as np
+import pytest
+
+import keras_qa
+from keras_qa.batching import predict_logits
+from keras_qa.evaluation import EpochEvaluation, evaluate_answers
+from keras_qa.metrics import exact_match
+from keras_qa.model import PADDING_LOGIT
+from keras_qa.saving import load_trained_model
+from tests.conftest import make_example, tiny_squad_examples
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_trained_model):
+    model, tokenizer, config = load_trained_model(tiny_trained_model)
+    return model, tokenizer, config
+
+
+def features_of(trained, examples):
+    _, tokenizer, config = trained
+    return keras_qa.prepare_eval_features(
+        examples, tokenizer, config["max_length"], config["doc_stride"]
+    )
+
+
+def test_every_question_gets_an_answer_and_the_official_score(trained):
+    model = trained[0]
+    examples = tiny_squad_examples(12, seed=3)
+    features = features_of(trained, examples)
+    predictions, scores = evaluate_answers(model, examples, features, batch_size=5)
+    assert sorted(predictions) == sorted(example["id"] for example in examples)
+    for example in examples:
+        assert predictions[example["id"]] in example["context"]
+        assert predictions[example["id"]]  # SQuAD v1.1: every question is answered
+    assert scores == keras_qa.squad_score(predictions, examples) | {"squad_version": 1}
+    # The answers are the model's: the same as decoding its logits by hand.
+    start, end = predict_logits(model, features)
+    assert predictions == keras_qa.decode_answers(examples, features, start, end)
+
+
+class KeywordModel:
+    """Logits that favour chosen words, and [CLS] (the null answer) a little: known best answers."""
+
+    input_names = ("token_ids", "segment_ids", "padding_mask")
+
+    def __init__(self, tokenizer, start_word, end_word, null_logit=3.0):
+        vocabulary = list(tokenizer.vocabulary)
+        self.start, self.end = vocabulary.index(start_word), vocabulary.index(end_word)
+        self.cls, self.null_logit = vocabulary.index("[CLS]"), null_logit
+
+    def predict_on_batch(self, inputs):
+        ids = np.asarray(inputs["token_ids"])
+        start = np.where(ids == self.start, 5.0, 0.0).astype("float32")
+        end = np.where(ids == self.end, 5.0, 0.0).astype("float32")
+        for logits in (start, end):
+            logits[ids == self.cls] = self.null_logit
+            logits[np.asarray(inputs["padding_mask"]) == 0] = PADDING_LOGIT
+        return {"start_logits": start, "end_logits": end}
+
+
+def test_decoding_options_reach_the_decoder(trained):
+    model = KeywordModel(trained[1], "ran", "paris")
+    examples = [make_example("the cat ran to paris .", "where did the cat run ?", "paris")]
+    features = features_of(trained, examples)
+    assert evaluate_answers(model, examples, features)[0] == {"q0": "ran to paris"}
+    predictions, scores = evaluate_answers(model, examples, features, max_answer_length=1)
+    assert predictions["q0"] in ("ran", "paris")  # a one-token answer
+    assert scores == keras_qa.squad_score(predictions, examples) | {"squad_version": 1}
+
+
+def test_data_with_unanswerable_questions_is_scored_as_squad_v2(trained):
+    model = KeywordModel(trained[1], "paris", "paris")
+    examples = [
+        make_example("the cat ran to paris .", "where did the cat run ?", "paris", qid="a"),
+        make_example("the dog sat in london .", "where did the dog sit ?", "london", qid="b"),
+        make_example("the dog sat on the mat .", "what is the capital of france ?", qid="n1"),
+        make_example("the red house is in paris .", "who ran to paris ?", qid="n2"),
+    ]
+    features = features_of(trained, examples)
+    predictions, scores = evaluate_answers(model, examples, features)
+    # v2.0 decoding answers "" where the null score (3 + 3) beats the best span (0 without "paris").
+    assert predictions == {"a": "paris", "b": "", "n1": "", "n2": "paris"}
+    assert scores == keras_qa.squad_score(predictions, examples, version=2) | {"squad_version": 2}
+    assert (scores["exact"], scores["HasAns_exact"], scores["NoAns_exact"]) == (50.0, 50.0, 50.0)
+    assert (scores["HasAns_total"], scores["NoAns_total"]) == (2, 2)
+    # The same answerable questions alone are SQuAD v1.1 data: always answered.
+    predictions, scores = evaluate_answers(model, examples[:2], features_of(trained, examples[:2]))
+    assert scores["squad_version"] == 1 and "exact_match" in scores
+    assert predictions["a"] == "paris" and predictions["b"] != ""
+
+
+def test_epoch_evaluation_adds_the_scores_to_the_epoch_logs(trained, capsys):
+    model = trained[0]
+    examples = tiny_squad_examples(10, seed=6)
+    features = features_of(trained, examples)
+    _, scores = evaluate_answers(model, examples, features, batch_size=4)
+
+    callback = EpochEvaluation(examples, features, batch_size=4)
+    callback.set_model(model)
+    logs = {"loss": 1.5}
+    callback.on_epoch_end(2, logs)
+    assert logs == {"loss": 1.5, "eval_f1": scores["f1"], "eval_exact": exact_match(scores)}
+    assert f"epoch 3: eval F1 {scores['f1']:.2f}" in capsys.readouterr().out
+    callback.on_epoch_end(3, None)  # Keras may pass no logs; the scores are still printed
+    assert "epoch 4: eval F1" in capsys.readouterr().out

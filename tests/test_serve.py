@@ -1,0 +1,88 @@
+import inspect
+
+import pytest
+
+from keras_qa.serve import build_parser, main
+from keras_qa.server import create_app
+
+FLAGS = (
+    "--model",
+    "--batch-size",
+    "--dtype",
+    "--host",
+    "--port",
+    "--max-body-bytes",
+    "--max-context-chars",
+    "--max-batch",
+)
+
+
+def test_defaults_serve_on_loopback_with_the_app_limits():
+    args = build_parser().parse_args(["--model", "runs/x"])
+    assert args.model == "runs/x"
+    assert (args.host, args.port) == ("127.0.0.1", 8000)
+    # The limits default to create_app's own.
+    limits = inspect.signature(create_app).parameters
+    assert args.max_body_bytes == limits["max_body_bytes"].default == 1_000_000
+    assert args.max_context_chars == limits["max_context_chars"].default == 100_000
+    assert args.max_batch == limits["max_batch"].default == 16
+    assert (args.batch_size, args.dtype) == (32, "auto")
+
+
+def test_flags_are_parsed_as_numbers():
+    args = build_parser().parse_args(
+        "--model m --host 0.0.0.0 --port 9001 --max-body-bytes 2048 --max-context-chars 500 "
+        "--max-batch 4 --batch-size 8".split()
+    )
+    assert (args.host, args.port, args.max_body_bytes) == ("0.0.0.0", 9001, 2048)
+    assert (args.max_context_chars, args.max_batch, args.batch_size) == (500, 4, 8)
+
+
+def test_the_model_is_required(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--port", "9000"])
+    assert exit_info.value.code == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_help_names_every_flag(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m keras_qa.serve")
+    for flag in FLAGS:
+        assert flag in text, flag
+
+
+def test_main_serves_the_loaded_answerer_with_the_flags(monkeypatch):
+    uvicorn = pytest.importorskip("uvicorn")
+    import keras_qa.serve
+    import keras_qa.server
+
+    calls = {}
+    answerer = object()
+
+    def fake_load(args):
+        calls["model"] = (args.model, args.batch_size, args.dtype)
+        return answerer
+
+    def fake_create_app(*arguments):
+        calls["app"] = arguments
+        return "the app"
+
+    def fake_run(app, **options):
+        calls["run"] = (app, options)
+
+    monkeypatch.setattr(keras_qa.serve, "load_answerer", fake_load)
+    monkeypatch.setattr(keras_qa.server, "create_app", fake_create_app)
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    main(
+        "--model runs/x --batch-size 3 --dtype float32 --host 0.0.0.0 --port 9002 "
+        "--max-body-bytes 10 --max-context-chars 20 --max-batch 2".split()
+    )
+    assert calls["model"] == ("runs/x", 3, "float32")
+    assert calls["app"] == (answerer, 10, 20, 2)
+    app, options = calls["run"]
+    assert app == "the app"
+    assert (options["host"], options["port"]) == ("0.0.0.0", 9002)

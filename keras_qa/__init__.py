@@ -9,6 +9,8 @@ Keras (and, through KerasHub, TensorFlow) the first time they are used.
 """
 
 import importlib
+import importlib.abc
+import sys
 
 from keras_qa.data import DataFormatError, load_examples
 from keras_qa.features import prepare_eval_features, prepare_train_features
@@ -32,6 +34,36 @@ _LAZY = {
     "load_trained_model": "keras_qa.saving",
     "QuestionAnswerer": "keras_qa.pipeline",
 }
+
+
+class _RegisterWithKeras(importlib.abc.MetaPathFinder):
+    """Registers keras-qa's Keras classes as soon as Keras is imported.
+
+    `keras.saving.load_model` finds custom classes only once their module has run, and importing
+    keras-qa must stay free of Keras (the NumPy stages do not need it): so `keras_qa.model` is
+    imported right after Keras itself, whenever that happens.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            execute = spec.loader.exec_module
+
+            def exec_module(module):
+                execute(module)
+                importlib.import_module("keras_qa.model")
+
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+if "keras" in sys.modules:
+    importlib.import_module("keras_qa.model")
+else:
+    sys.meta_path.insert(0, _RegisterWithKeras())
 
 
 def __getattr__(name):

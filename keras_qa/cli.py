@@ -1,12 +1,58 @@
-"""What the command lines share: quiet TensorFlow logs, the model flags and loading the answerer.
+"""What the command lines share: quiet TensorFlow logs, the model flags, loading the answerer, and
+user errors told in one line.
 
 Importing this module first keeps TensorFlow's C++ start-up logs off the terminal (they are set before
 Keras or TensorFlow load, and only where the user has not chosen a level).
 """
 
+import contextlib
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from keras_qa.data import DataFormatError  # noqa: E402
+from keras_qa.errors import KerasQAError  # noqa: E402
+
+# Errors that come from the user's settings, files or data: told in one line, with no traceback.
+USER_ERRORS = (
+    KerasQAError,
+    DataFormatError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
+DEBUG_VARIABLE = "KERAS_QA_DEBUG"
+
+
+def add_debug_argument(parser):
+    """--debug: show the traceback of a user error (also `KERAS_QA_DEBUG=1`)."""
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"),
+        help=f"show the full traceback of an error (also {DEBUG_VARIABLE}=1)",
+    )
+
+
+@contextlib.contextmanager
+def user_errors(prog, debug=False):
+    """Turn a user error into `prog: error: message` on standard error and exit status 2.
+
+    Args:
+        prog: the command line's name, as argparse prints it.
+        debug: let the error through with its traceback instead.
+    """
+    try:
+        yield
+    except USER_ERRORS as error:
+        if debug:
+            raise
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        print(f"(run with --debug or {DEBUG_VARIABLE}=1 for the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def add_model_arguments(parser):

@@ -128,10 +128,14 @@ def main(argv=None):
         prog="python -m keras_qa.export", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
-    parser.add_argument("--format", choices=FORMATS, default="tf_saved_model")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="tf_saved_model", help="(default: tf_saved_model)"
+    )
     parser.add_argument("--output", help="default: <model>/export/saved_model or model.onnx")
+    cli.add_debug_argument(parser)
     args = parser.parse_args(argv)
-    output, difference = export_model(args.model, args.output, args.format)
+    with cli.user_errors(parser.prog, args.debug):
+        output, difference = export_model(args.model, args.output, args.format)
     print(
         f"exported {args.format} to {output}; on a sample batch its logits differ from the Keras "
         f"model's by at most {difference:.2e}"

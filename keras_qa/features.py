@@ -21,6 +21,10 @@ import numpy as np
 from keras_qa.tokenizer import QATokenizer, load_tokenizer
 
 CLS_INDEX = 0
+# The longest context, in characters, featurised in one go: a million characters make under a
+# thousand windows at 384 / 128 and take seconds, while far longer texts cost minutes and gigabytes
+# with no sign of progress (README, "Limits"); they are refused, to be split into parts.
+MAX_CONTEXT_CHARS = 1_000_000
 # [CLS] question [SEP] context [SEP]
 SPECIAL_TOKENS_PER_WINDOW = 3
 
@@ -173,6 +177,12 @@ class _Windows:
                 raise ValueError(f"Example {i} (id {example.get('id')!r}): the question is empty.")
             if not isinstance(context, str) or not context.strip():
                 raise ValueError(f"Example {i} (id {example.get('id')!r}): the context is empty.")
+            if len(context) > MAX_CONTEXT_CHARS:
+                raise ValueError(
+                    f"Example {i} (id {example.get('id')!r}): the context has {len(context):,} "
+                    f"characters, more than keras_qa.features.MAX_CONTEXT_CHARS "
+                    f"({MAX_CONTEXT_CHARS:,}); split the document and ask each part"
+                )
             questions.append(question.lstrip())
             context_ids.setdefault(context, len(context_ids))
         return questions, context_ids

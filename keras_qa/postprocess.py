@@ -157,17 +157,14 @@ def decode_answers(
         valid span in any window gets "".
 
     Example:
-    >>> from keras_qa import load_examples, load_trained_model, predict_logits
-    >>> from keras_qa import prepare_eval_features
+    >>> from keras_qa import load_examples, load_trained_model, predict_logits, prepare_eval_features
     >>> model, tokenizer, config = load_trained_model(model_dir)  # a folder keras_qa.train wrote
     >>> examples = load_examples(tiny_data)[:3]
     >>> features = prepare_eval_features(examples, tokenizer, config["max_length"], 16)
     >>> start_logits, end_logits = predict_logits(model, features)
     >>> answers = decode_answers(examples, features, start_logits, end_logits)
-    >>> list(answers) == [example["id"] for example in examples]
-    True
-    >>> all(answer in example["context"] for answer, example in zip(answers.values(), examples))
-    True
+    >>> [answers[e["id"]] in e["context"] for e in examples]
+    [True, True, True]
     """
     spans = decode_spans(
         features,
@@ -189,11 +186,8 @@ def decode_answers(
         if null_threshold is not None and null_score > score + null_threshold:
             text = ""
         answers[example["id"]] = text
-        scores[example["id"]] = {
-            "score": score,
-            "null_score": null_score,
-            "null_odds": null_score - score,
-        }
+        scores[example["id"]] = {"score": score, "null_score": null_score}
+        scores[example["id"]]["null_odds"] = null_score - score
     return (answers, scores) if return_scores else answers
 
 

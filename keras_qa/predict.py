@@ -11,8 +11,11 @@ has answers, prints the official EM and F1.
 
 import argparse
 import json
+import os
+import tempfile
 
-from keras_qa.cli import add_model_arguments, load_answerer
+from keras_qa import cli
+from keras_qa.errors import SettingsError
 
 CHUNK = 64  # questions per call: the progress bar moves, and memory stays flat on long files
 
@@ -21,14 +24,17 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m keras_qa.predict", description=__doc__.split("\n\n")[0]
     )
-    add_model_arguments(parser)
+    cli.add_model_arguments(parser)
+    cli.add_debug_argument(parser)
     parser.add_argument("--question", help="the question to answer")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--context", help="the text to find the answer in")
     source.add_argument("--context-file", help="a UTF-8 text file to find the answer in")
     source.add_argument("--squad-file", help="answer every question of a SQuAD file")
     parser.add_argument(
-        "--output", default="predictions.json", help="with --squad-file: where {id: answer} goes"
+        "--output",
+        default="predictions.json",
+        help="with --squad-file: where {id: answer} goes; its folder is created if missing",
     )
     parser.add_argument("--top-k", type=int, default=1, help="answers per question")
     parser.add_argument("--max-answer-length", type=int, default=30, help="in tokens")
@@ -55,19 +61,42 @@ def main(argv=None):
         "doc_stride": args.doc_stride,
         "handle_impossible_answer": args.handle_impossible_answer,
     }
-    if args.squad_file is None:
-        context = args.context
-        if args.context_file is not None:
+    with cli.user_errors(parser.prog, args.debug):
+        if args.squad_file is None:
+            return _answer_one(args, options, parser)
+        return _predict_file(args, options)
+
+
+def _answer_one(args, options, parser):
+    context = args.context
+    if args.context_file is not None:
+        try:
             with open(args.context_file, encoding="utf-8") as file:
                 context = file.read()
-        answerer = load_answerer(args)
-        try:
-            result = answerer(args.question, context, **options)
-        except (ValueError, TypeError) as error:
-            parser.error(str(error))
-        print(json.dumps(result, ensure_ascii=False, indent=2))
-        return result
-    return _predict_file(args, options)
+        except UnicodeDecodeError as error:
+            message = f"--context-file {args.context_file}: not UTF-8 text ({error})"
+            raise SettingsError(message) from error
+    answerer = cli.load_answerer(args)
+    try:
+        result = answerer(args.question, context, **options)
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return result
+
+
+def check_output_path(path):
+    """Make sure `path` can be written before any work: its folder is created, a folder is refused."""
+    if os.path.isdir(path):
+        raise SettingsError(f"--output {path} is a directory; name the file to write")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        message = f"--output {path}: cannot write in {folder} ({error.strerror})"
+        raise SettingsError(message) from error
 
 
 def _predict_file(args, options):
@@ -77,6 +106,7 @@ def _predict_file(args, options):
     from keras_qa.files import write_json_atomically
     from keras_qa.metrics import exact_match, squad_score, squad_version
 
+    check_output_path(args.output)
     examples = load_examples(args.squad_file)
     for example in examples:
         for field in ("question", "context"):
@@ -84,7 +114,7 @@ def _predict_file(args, options):
                 raise SystemExit(
                     f"{args.squad_file}: question {example['id']!r} has an empty {field}"
                 )
-    answerer = load_answerer(args)
+    answerer = cli.load_answerer(args)
     predictions = {}
     progress = keras.utils.Progbar(len(examples), unit_name="question")
     for begin in range(0, len(examples), CHUNK):

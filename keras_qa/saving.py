@@ -15,11 +15,20 @@ import os
 import shutil
 import tempfile
 
+from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json
 
 MODEL_FILE = "model.keras"
 TOKENIZER_DIR = "tokenizer"
 CONFIG_FILE = "keras_qa.json"
+# The integers answering reads from keras_qa.json, with the values they may take. No encoder keras-qa
+# loads has more than 8,192 positions; the model's own count is checked when it is loaded.
+CONFIG_RANGES = {
+    "max_length": (16, 8192),
+    "doc_stride": (0, 8192),
+    "n_best": (1, 1000),
+    "max_answer_length": (1, 8192),
+}
 
 
 def is_trained_model(directory):
@@ -33,13 +42,34 @@ def tokenizer_directory(directory):
 
 
 def read_config(directory):
-    """A trained model's `keras_qa.json`, or a `FileNotFoundError` saying how to make one."""
+    """A trained model's `keras_qa.json`, checked: the right types, in range.
+
+    Raises:
+        FileNotFoundError: `directory` holds no trained model (the message says how to make one).
+        ModelFileError: the file is not valid JSON, or a value is missing, of the wrong type or out
+            of range; the message names the file and the value.
+    """
     if not is_trained_model(directory):
         raise FileNotFoundError(
             f"{directory}: not a trained keras-qa model (no {CONFIG_FILE}); "
             "train one with `python -m keras_qa.train --output-dir DIR`."
         )
-    return read_json(os.path.join(directory, CONFIG_FILE))
+    path = os.path.join(directory, CONFIG_FILE)
+    config = read_json(path, ModelFileError)
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: must be a JSON object, found {type(config).__name__}")
+    for key, (low, high) in CONFIG_RANGES.items():
+        value = config.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ModelFileError(
+                f"{path}: {key!r} must be an integer from {low} to {high:,}, found {value!r}"
+            )
+    if config["doc_stride"] > config["max_length"] - 5:
+        raise ModelFileError(
+            f"{path}: 'doc_stride' ({config['doc_stride']}) leaves no room in 'max_length' "
+            f"({config['max_length']})"
+        )
+    return config
 
 
 def save_trained_model(model, tokenizer, directory, **config):
@@ -84,15 +114,33 @@ def load_trained_model(directory):
     >>> model.input_names, config["max_length"]
     (('token_ids', 'segment_ids', 'padding_mask'), 48)
     """
-    import keras
-
     from keras_qa.model import QuestionAnsweringModel  # noqa: F401 - registers the classes to load
     from keras_qa.tokenizer import QATokenizer
 
     config = read_config(directory)
-    model = keras.saving.load_model(os.path.join(directory, MODEL_FILE), compile=False)
+    model = _load_model(os.path.join(directory, MODEL_FILE))
+    positions = getattr(model.backbone, "max_sequence_length", None)
+    if positions is not None and config["max_length"] > positions:
+        raise ModelFileError(
+            f"{os.path.join(directory, CONFIG_FILE)}: 'max_length' {config['max_length']} is more "
+            f"than the model's {positions} positions"
+        )
     tokenizer = QATokenizer.load(tokenizer_directory(directory))
     return model, tokenizer, config
+
+
+def _load_model(path):
+    """`keras.saving.load_model`, with errors that name the file and say what is wrong."""
+    import keras
+
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: missing; the trained model is incomplete")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for a damaged archive
+        raise ModelFileError(
+            f"{path}: cannot be loaded as a Keras model ({type(error).__name__}: {error})"
+        ) from error
 
 
 def copy_answering_files(directory, destination):

@@ -12,7 +12,7 @@ of `keras_qa.TrainSettings`; a flag left out takes the recipe's value.
 import argparse
 import dataclasses
 
-from keras_qa import cli  # noqa: F401 - quiets TensorFlow's logs before Keras loads it
+from keras_qa import cli
 from keras_qa.training import RECIPES, TrainSettings, fine_tune, recipe_settings
 
 # The words that mean None for every flag whose setting may be None.
@@ -33,6 +33,7 @@ def build_parser():
         help="base settings: the offline quickstart, or the keras.io example "
         "(DistilBERT cased, SQuAD, Adam 5e-5, batch 32, 1 epoch) (default: quickstart)",
     )
+    cli.add_debug_argument(parser)
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
         # Only the flags given reach the settings: the rest keep the recipe's values.
@@ -80,13 +81,19 @@ def _metavar(field):
 
 def settings_from_args(argv=None):
     """The `TrainSettings` that the command-line arguments describe."""
-    args = vars(build_parser().parse_args(argv))
-    recipe = args.pop("recipe")
-    return recipe_settings(recipe, **args)
+    return _settings(vars(build_parser().parse_args(argv)))
+
+
+def _settings(args):
+    overrides = {name: value for name, value in args.items() if name not in ("debug", "recipe")}
+    return recipe_settings(args["recipe"], **overrides)
 
 
 def main(argv=None):
-    fine_tune(settings_from_args(argv))
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    with cli.user_errors(parser.prog, args["debug"]):
+        fine_tune(_settings(args))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ What a run writes to its output directory:
 
 import dataclasses
 import functools
+import math
 import os
 import shutil
+import tempfile
 import time
 import warnings
 
@@ -34,12 +36,14 @@ from keras_qa.checkpoints import (
     state_to_resume,
 )
 from keras_qa.data import BUNDLED_SOURCES, load_examples
+from keras_qa.errors import SettingsError
 from keras_qa.evaluation import EpochEvaluation, evaluate_answers
 from keras_qa.features import prepare_eval_features, prepare_train_features
 from keras_qa.files import write_json_atomically
 from keras_qa.model import QuestionAnsweringModel
 from keras_qa.optimization import make_optimizer
 from keras_qa.runtime import (
+    PRECISIONS,
     backend_name,
     estimated_cpu_hours,
     has_accelerator,
@@ -162,6 +166,79 @@ def recipe_settings(recipe="quickstart", **overrides):
     return TrainSettings(**{**RECIPES[recipe], **overrides})
 
 
+def check_settings(settings):
+    """Refuse settings that cannot work, before any work starts, naming every problem.
+
+    Raises:
+        SettingsError: one line per problem, joined; the `python -m keras_qa.train` flag named.
+
+    Example:
+    >>> check_settings(TrainSettings(epochs=0, learning_rate=float("nan")))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    keras_qa.errors.SettingsError: --epochs must be an integer >= 1, not 0; --learning-rate must ...
+    """
+    problems = [
+        problem
+        for field in dataclasses.fields(settings)
+        if (problem := _setting_problem(field, getattr(settings, field.name)))
+    ]
+    if not problems and settings.doc_stride > settings.max_length - 5:
+        problems.append(
+            f"--doc-stride ({settings.doc_stride}) must leave room in --max-length "
+            f"({settings.max_length}) for the question and 3 special tokens: at most "
+            f"{settings.max_length - 5}"
+        )
+    if problems:
+        raise SettingsError("; ".join(problems))
+
+
+# The smallest value of each numeric setting (None where None is also allowed).
+_MINIMUM = {
+    "max_length": 16,
+    "doc_stride": 0,
+    "epochs": 1,
+    "batch_size": 1,
+    "max_train_examples": 1,
+    "max_eval_examples": 1,
+    "seed": 0,
+    "checkpoint_every": 0,
+    "bucket_width": 1,
+    "eval_batch_size": 1,
+    "n_best": 1,
+    "max_answer_length": 1,
+}
+# Settings that are shares or rates: [lowest, highest).
+_RANGES = {"warmup": (0.0, 1.0), "weight_decay": (0.0, math.inf), "dropout": (0.0, 1.0)}
+
+
+def _setting_problem(field, value):
+    """What is wrong with one setting's value, or None."""
+    flag = "--" + field.name.replace("_", "-")
+    if value is None and "| None" in str(field.type):
+        return None
+    if field.name in _MINIMUM:
+        if isinstance(value, bool) or not isinstance(value, int) or value < _MINIMUM[field.name]:
+            return f"{flag} must be an integer >= {_MINIMUM[field.name]}, not {value!r}"
+    elif field.name == "learning_rate":
+        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+            return f"{flag} must be a finite number > 0, not {value!r}"
+    elif field.name in _RANGES:
+        low, high = _RANGES[field.name]
+        if not _is_number(value) or not low <= value < high:
+            return f"{flag} must be a number in [{low:g}, {high:g}), not {value!r}"
+    elif field.name == "mixed_precision":
+        if value != "auto" and value not in PRECISIONS and value not in PRECISIONS.values():
+            return f"{flag} must be one of off, float16, bfloat16, auto; not {value!r}"
+    elif field.type is str and (not isinstance(value, str) or not value):
+        return f"{flag} must be a non-empty string, not {value!r}"
+    return None
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def fine_tune(settings, verbose=1, callbacks=()):
     """Train and evaluate as `settings` say; return the metrics dict that `metrics.json` holds.
 
@@ -188,25 +265,28 @@ def fine_tune(settings, verbose=1, callbacks=()):
 
 def _fine_tune(settings, verbose, callbacks):
     started = time.perf_counter()
+    check_settings(settings)
     settings_dict = dataclasses.asdict(settings)
+    _prepare_output_dir(settings.output_dir)
     saved_state = state_to_resume(settings.output_dir, settings_dict, settings.resume)
-    os.makedirs(settings.output_dir, exist_ok=True)
     keras.utils.set_random_seed(settings.seed)
     policy = resolve_precision(settings.mixed_precision)
     keras.mixed_precision.set_dtype_policy(policy)
 
+    backbone = _load_backbone(settings)
     data = _Data(settings)
-    model = QuestionAnsweringModel(_load_backbone(settings))
+    model = QuestionAnsweringModel(backbone)
     batches = _training_batches(settings, data.train_features, model.input_names)
     total_steps = len(batches) * settings.epochs
     model.compile(optimizer=_optimizer(settings, total_steps))
     _warn_if_long_on_cpu(model.backbone, data.train_features, settings)
     state = new_state(settings_dict)
     if saved_state is not None:
-        restore(model, settings.output_dir, state, saved_state)
+        restore(model, settings.output_dir, state, saved_state, len(batches))
 
     callbacks = _callbacks(callbacks, data, settings, state, total_steps)
     throughput = _fit(model, batches, data.train_features, settings, state, callbacks, verbose)
+    _check_converged(state)
     save_trained_model(model, data.tokenizer, settings.output_dir, **_answering_config(settings))
 
     metrics = {"backend": backend_name(), "dtype_policy": policy}
@@ -258,9 +338,39 @@ class _Data:
         )
 
 
+def _prepare_output_dir(path):
+    """Create the output directory, or refuse one that cannot take the run's files."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SettingsError(f"--output-dir {path} is a file, not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise SettingsError(f"--output-dir {path} is not writable ({error.strerror})") from error
+
+
 def _load_backbone(settings):
+    """The backbone, refused when its positions are fewer than `max_length`."""
     overrides = {} if settings.dropout is None else {"dropout": settings.dropout}
-    return load_backbone(settings.model, **overrides)
+    backbone = load_backbone(settings.model, **overrides)
+    positions = getattr(backbone, "max_sequence_length", None)
+    if positions is not None and settings.max_length > positions:
+        raise SettingsError(
+            f"--max-length {settings.max_length} is longer than the {positions} positions of "
+            f"{settings.model!r}; use --max-length {positions} or less"
+        )
+    return backbone
+
+
+def _check_converged(state):
+    """Refuse to save a model whose training loss went to NaN or infinity."""
+    losses = [entry["loss"] for entry in state["history"] if "loss" in entry]
+    if losses and not math.isfinite(losses[-1]):
+        raise SettingsError(
+            f"training diverged: the loss of epoch {len(losses)} is {losses[-1]}; nothing was "
+            "saved. Lower --learning-rate (or check the data)."
+        )
 
 
 def _training_batches(settings, features, input_names, epoch=0, skip=0):
@@ -316,7 +426,10 @@ def _callbacks(callbacks, data, settings, state, total_steps):
 def _fit(model, batches, features, settings, state, callbacks, verbose):
     """Train until the last epoch, first finishing an interrupted one; return throughput figures."""
 
+    checkpoint = next(c for c in callbacks if isinstance(c, TrainingCheckpoint))
+
     def fit_until(dataset, epochs):
+        checkpoint.batches = dataset  # it counts the windows of each step
         model.fit(
             dataset.as_fit_input(),
             epochs=epochs,

@@ -1,21 +1,24 @@
+import hashlib
 import json
 import os
+import re
 
 import keras
 import numpy as np
 import pytest
 
 import keras_qa
+import keras_qa.checkpoints
 from keras_qa.backbones import load_backbone
 from keras_qa.checkpoints import (
     STATE_FILE,
-    WEIGHTS_FILE,
     TrainingCheckpoint,
     checkpoint_directory,
     new_state,
     restore,
     state_to_resume,
 )
+from keras_qa.errors import CheckpointError
 from keras_qa.files import write_json_atomically
 from keras_qa.model import QuestionAnsweringModel, model_inputs, model_targets
 from tests.conftest import tiny_squad_examples
@@ -30,10 +33,15 @@ SETTINGS = {
 }
 
 
-def write_checkpoint_state(output_dir, settings, **progress):
-    state = new_state(settings) | progress
+def write_checkpoint_state(output_dir, settings, weights=b"weights", **progress):
+    """A state.json and the weights file it names (any bytes: only its digest is checked)."""
     directory = checkpoint_directory(output_dir)
-    os.makedirs(directory)
+    os.makedirs(directory, exist_ok=True)
+    name = f"weights-{progress.get('global_step', 0)}.weights.h5"
+    with open(os.path.join(directory, name), "wb") as file:
+        file.write(weights)
+    digest = hashlib.sha256(weights).hexdigest()
+    state = new_state(settings) | {"weights_file": name, "weights_sha256": digest} | progress
     write_json_atomically(os.path.join(directory, STATE_FILE), state)
     return state
 
@@ -166,7 +174,8 @@ def test_the_checkpoint_saves_every_n_steps_and_at_epoch_ends_and_restores(
             callbacks=[checkpoint, CrashAfter(3)],
         )
     assert checkpoint.saved_at == saves
-    assert sorted(os.listdir(directory)) == [STATE_FILE, WEIGHTS_FILE]
+    # Only the last save's weights are kept, named by their global step.
+    assert sorted(os.listdir(directory)) == [STATE_FILE, f"weights-{saves[-1][0]}.weights.h5"]
     saved = json.loads((tmp_path / "checkpoint" / STATE_FILE).read_text())
     assert (saved["global_step"], saved["epoch"], saved["step_in_epoch"]) == saves[-1]
     assert [entry["epoch"] for entry in saved["history"]] == [1]
@@ -180,7 +189,7 @@ def test_the_checkpoint_saves_every_n_steps_and_at_epoch_ends_and_restores(
     assert not all(np.array_equal(a, b) for a, b in zip(fresh.get_weights(), checkpoint.weights))
     resumed = state_to_resume(str(tmp_path), SETTINGS, resume=True)
     progress = new_state(dict(SETTINGS))
-    restore(fresh, str(tmp_path), progress, resumed)
+    restore(fresh, str(tmp_path), progress, resumed, batches_per_epoch=2)
     assert (progress["global_step"], progress["epoch"], progress["step_in_epoch"]) == saves[-1]
     assert progress["history"] == saved["history"] and progress["steps"] == saved["steps"]
     assert progress["settings"] == SETTINGS
@@ -189,4 +198,73 @@ def test_the_checkpoint_saves_every_n_steps_and_at_epoch_ends_and_restores(
         np.testing.assert_array_equal(restored, expected)
     restored_optimizer = [np.array(v) for v in fresh.optimizer.variables]
     for restored, expected in zip(restored_optimizer, checkpoint.optimizer_variables, strict=True):
+        np.testing.assert_array_equal(restored, expected)
+
+
+@pytest.mark.parametrize(
+    "progress, problem",
+    [
+        ({"epoch": 5, "global_step": 10}, "is not a point of a run of 2 epoch"),
+        ({"step_in_epoch": -1}, "is not a point of a run"),
+        ({"step_in_epoch": 1.5}, "'step_in_epoch' must be int, found 1.5"),
+        ({"history": {}}, "'history' must be list"),
+        ({"weights_sha256": "0" * 64}, "does not match the digest"),
+        ({"weights_file": "../elsewhere.weights.h5"}, "is missing"),
+    ],
+)
+def test_a_state_that_does_not_add_up_is_refused_naming_the_file(tmp_path, progress, problem):
+    write_checkpoint_state(str(tmp_path), SETTINGS, **progress)
+    with pytest.raises(CheckpointError, match=re.escape(problem)) as raised:
+        state_to_resume(str(tmp_path), SETTINGS, resume=True)
+    assert str(tmp_path / "checkpoint") in str(raised.value)
+
+
+@pytest.mark.parametrize("content", ["", '{"epoch": 1', "[1, 2]", '{"epoch": 1}'])
+def test_a_truncated_empty_or_wrong_shaped_state_is_refused_naming_the_file(tmp_path, content):
+    directory = tmp_path / "checkpoint"
+    directory.mkdir()
+    (directory / STATE_FILE).write_text(content)
+    with pytest.raises(CheckpointError) as raised:
+        state_to_resume(str(tmp_path), SETTINGS, resume=True)
+    assert str(directory / STATE_FILE) in str(raised.value)
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    write_checkpoint_state(str(tmp_path), SETTINGS, weights=b"the weights")
+    (tmp_path / "checkpoint" / "weights-0.weights.h5").write_bytes(b"other weights")
+    with pytest.raises(CheckpointError, match="does not match the digest"):
+        state_to_resume(str(tmp_path), SETTINGS, resume=True)
+
+
+def test_counts_that_disagree_with_the_batches_are_refused(tiny_preset, tmp_path):
+    saved = write_checkpoint_state(str(tmp_path), SETTINGS, epoch=1, step_in_epoch=1, global_step=9)
+    model = compiled_model(tiny_preset, seed=1)
+    with pytest.raises(CheckpointError, match="do not agree with 4 batches per epoch"):
+        restore(model, str(tmp_path), new_state(dict(SETTINGS)), saved, batches_per_epoch=4)
+    with pytest.raises(CheckpointError, match="do not agree with 1 batches per epoch"):
+        restore(model, str(tmp_path), new_state(dict(SETTINGS)), saved, batches_per_epoch=1)
+
+
+def test_a_crash_between_the_weights_and_the_state_leaves_the_previous_checkpoint(
+    tiny_preset, tmp_path, monkeypatch
+):
+    x, y = tiny_batches(tiny_preset)
+    model = compiled_model(tiny_preset, seed=1)
+    directory = checkpoint_directory(str(tmp_path))
+    checkpoint = RecordingCheckpoint(directory, 1, new_state(dict(SETTINGS)))
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[checkpoint])
+    kept = checkpoint.weights
+
+    def killed(path, content):
+        raise Crash  # the process dies after writing the new weights, before the new state
+
+    monkeypatch.setattr(keras_qa.checkpoints, "write_json_atomically", killed)
+    with pytest.raises(Crash):
+        model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[checkpoint])
+    monkeypatch.undo()
+    saved = state_to_resume(str(tmp_path), SETTINGS, resume=True)
+    assert saved["global_step"] == 2 and os.path.isfile(os.path.join(directory, "weights-3.weights.h5"))
+    fresh = compiled_model(tiny_preset, seed=2)
+    restore(fresh, str(tmp_path), new_state(dict(SETTINGS)), saved, batches_per_epoch=2)
+    for restored, expected in zip(fresh.get_weights(), kept, strict=True):
         np.testing.assert_array_equal(restored, expected)

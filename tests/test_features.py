@@ -291,3 +291,12 @@ def test_every_window_holding_the_answer_is_labelled_on_its_tokens(minilm_tokeni
     )
     if last_token - first_token + 1 <= doc_stride + 1 or len(token_offsets) <= capacity:
         assert whole_answer_fits  # Consecutive windows share doc_stride tokens.
+
+
+def test_a_context_too_long_to_featurise_is_refused_at_once(minilm_tokenizer):
+    from keras_qa.features import MAX_CONTEXT_CHARS
+
+    document = "word " * (MAX_CONTEXT_CHARS // 5 + 1)
+    examples = [make_example("a short one.", "What?"), make_example(document, "What?", qid="long")]
+    with pytest.raises(ValueError, match=r"Example 1 \(id 'long'\): the context has 1,000,005"):
+        keras_qa.prepare_eval_features(examples, minilm_tokenizer)

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 import keras_qa
+import keras_qa.cli
 from keras_qa.predict import main
 from tests.conftest import tiny_squad_examples
 
@@ -93,3 +94,29 @@ def test_the_module_runs_as_a_command(tiny_trained_model):
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert json.loads(completed.stdout)["answer"] == "london"
+
+
+def test_the_output_folder_is_created_before_the_work(tiny_trained_model, tmp_path):
+    data = tmp_path / "questions.jsonl"
+    data.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(3)))
+    output = tmp_path / "new" / "deeper" / "predictions.json"
+    main(["--model", tiny_trained_model, "--squad-file", str(data), "--output", str(output)])
+    assert set(json.loads(output.read_text())) == {"t0", "t1", "t2"}
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_answering(
+    tiny_trained_model, tmp_path, capsys, monkeypatch
+):
+    data = tmp_path / "questions.jsonl"
+    data.write_text("\n".join(json.dumps(e) for e in tiny_squad_examples(3)))
+    answered = []
+    monkeypatch.setattr(keras_qa.cli, "load_answerer", lambda args: answered.append(args))
+    with pytest.raises(SystemExit) as raised:
+        main(["--model", tiny_trained_model, "--squad-file", str(data), "--output", str(tmp_path)])
+    assert raised.value.code == 2 and not answered
+    assert f"--output {tmp_path} is a directory" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == ["questions.jsonl"]  # no stray .partial file
+    blocked = tmp_path / "questions.jsonl" / "predictions.json"  # a folder that is a file
+    with pytest.raises(SystemExit):
+        main(["--model", tiny_trained_model, "--squad-file", str(data), "--output", str(blocked)])
+    assert "cannot write in" in capsys.readouterr().err and not answered

@@ -1,7 +1,10 @@
 import io
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import zipfile
 from types import SimpleNamespace
 
@@ -12,6 +15,7 @@ import pytest
 
 import keras_qa
 from keras_qa.backbones import load_backbone
+from keras_qa.errors import ModelFileError
 from keras_qa.model import QuestionAnsweringModel, model_inputs, model_targets
 from keras_qa.saving import (
     CONFIG_FILE,
@@ -94,10 +98,11 @@ def test_saving_again_replaces_the_previous_model_whole(saved, tmp_path):
     save_trained_model(saved.model, saved.tokenizer, directory, **CONFIG)
     stray = tmp_path / TOKENIZER_DIR / "stray.txt"
     stray.write_text("from an older save")
-    save_trained_model(saved.model, saved.tokenizer, directory, max_length=32)
+    save_trained_model(saved.model, saved.tokenizer, directory, **CONFIG | {"max_length": 32})
     assert not stray.exists()
     assert sorted(os.listdir(directory)) == [CONFIG_FILE, MODEL_FILE, TOKENIZER_DIR]
-    assert read_config(directory) == {"max_length": 32, "keras_qa_version": keras_qa.__version__}
+    expected = CONFIG | {"max_length": 32, "keras_qa_version": keras_qa.__version__}
+    assert read_config(directory) == expected
 
 
 def test_is_trained_model_needs_the_config_file(saved, tmp_path):
@@ -164,3 +169,77 @@ def test_a_compiled_model_is_saved_uncompiled_with_its_trained_weights(tiny_pres
     assert not loaded.compiled
     for restored, trained in zip(loaded.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(restored, trained)
+
+
+def copy_of(saved, tmp_path):
+    folder = tmp_path / "model"
+    shutil.copytree(saved.directory, folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"max_length": 10**9}, "'max_length' must be an integer from 16 to 8,192, found 1000000000"),
+        ({"max_length": "48"}, "'max_length' must be an integer from 16 to 8,192, found '48'"),
+        ({"doc_stride": 47.9}, "'doc_stride' must be an integer from 0 to 8,192, found 47.9"),
+        ({"n_best": -1}, "'n_best' must be an integer from 1 to 1,000, found -1"),
+        ({"max_answer_length": True}, "'max_answer_length' must be an integer"),
+        ({"doc_stride": 46}, "'doc_stride' (46) leaves no room in 'max_length' (48)"),
+    ],
+)
+def test_a_config_with_values_of_the_wrong_type_or_range_is_refused(
+    saved, tmp_path, change, problem
+):
+    folder = copy_of(saved, tmp_path)
+    path = folder / CONFIG_FILE
+    path.write_text(json.dumps(json.loads(path.read_text()) | change))
+    with pytest.raises(ModelFileError, match=re.escape(problem)) as raised:
+        load_trained_model(str(folder))
+    assert str(path) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "content, problem", [("{}", "'max_length' must be"), ("[48]", "must be a JSON object"),
+                         ('{"max_length": ', "not valid JSON")]
+)
+def test_an_empty_list_or_broken_config_names_the_file(saved, tmp_path, content, problem):
+    folder = copy_of(saved, tmp_path)
+    (folder / CONFIG_FILE).write_text(content)
+    with pytest.raises(ModelFileError, match=re.escape(problem)) as raised:
+        load_trained_model(str(folder))
+    assert str(folder / CONFIG_FILE) in str(raised.value)
+
+
+def test_a_max_length_beyond_the_models_positions_is_refused(saved, tmp_path):
+    folder = copy_of(saved, tmp_path)
+    path = folder / CONFIG_FILE
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"max_length": 129}))
+    with pytest.raises(ModelFileError, match="'max_length' 129 is more than the model's 128"):
+        load_trained_model(str(folder))
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip", b"\x00" * 100])
+def test_an_empty_or_corrupt_model_file_is_named(saved, tmp_path, content):
+    folder = copy_of(saved, tmp_path)
+    (folder / MODEL_FILE).write_bytes(content)
+    with pytest.raises(ModelFileError, match="cannot be loaded as a Keras model") as raised:
+        load_trained_model(str(folder))
+    assert str(folder / MODEL_FILE) in str(raised.value)
+    (folder / MODEL_FILE).unlink()
+    with pytest.raises(ModelFileError, match="model.keras: missing"):
+        load_trained_model(str(folder))
+
+
+def test_keras_load_model_works_after_importing_keras_qa_alone(saved):
+    """As the README says: `import keras_qa`, then Keras loads the model (in a fresh process)."""
+    script = (
+        "import sys, keras_qa\n"
+        "assert 'keras' not in sys.modules\n"
+        "import keras\n"
+        f"model = keras.saving.load_model({os.path.join(saved.directory, MODEL_FILE)!r})\n"
+        "print(type(model).__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "QuestionAnsweringModel"

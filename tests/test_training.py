@@ -1,8 +1,10 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import keras
@@ -11,8 +13,9 @@ import pytest
 
 import keras_qa
 from keras_qa.batching import predict_logits
+from keras_qa.errors import SettingsError
 from keras_qa.saving import load_trained_model
-from keras_qa.training import TrainSettings, fine_tune, recipe_settings
+from keras_qa.training import TrainSettings, check_settings, fine_tune, recipe_settings
 from tests.conftest import tiny_settings, tiny_squad_examples
 
 
@@ -119,6 +122,12 @@ def test_resuming_after_a_crash_mid_epoch_matches_an_uninterrupted_run(
     assert not os.path.exists(broken / "checkpoint")
     for resumed, reference in zip(final_weights(broken), final_weights(whole)):
         np.testing.assert_allclose(resumed, reference, rtol=1e-5, atol=1e-6)
+    # The resumed epoch's metrics cover the whole epoch, the steps before the crash included.
+    uninterrupted = json.loads((whole / "metrics.json").read_text())["history"]
+    for resumed, reference in zip(metrics["history"], uninterrupted, strict=True):
+        assert resumed.keys() == reference.keys()
+        for key in reference:
+            assert resumed[key] == pytest.approx(reference[key], rel=1e-4, abs=1e-6), key
 
 
 def test_a_killed_training_process_resumes_and_finishes(tiny_preset, tiny_data, tmp_path):
@@ -194,3 +203,77 @@ def test_recipes():
     ) == ("distil_bert_base_en", "squad", 5e-5, 32, 1, 384, 128, 0.0)
     with pytest.raises(ValueError, match="Unknown recipe"):
         recipe_settings("fast")
+
+
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"epochs": 0}, "--epochs must be an integer >= 1, not 0"),
+        ({"epochs": -1}, "--epochs must be an integer >= 1, not -1"),
+        ({"learning_rate": float("nan")}, "--learning-rate must be a finite number > 0"),
+        ({"learning_rate": float("inf")}, "--learning-rate must be a finite number > 0"),
+        ({"max_train_examples": -5}, "--max-train-examples must be an integer >= 1, not -5"),
+        ({"eval_batch_size": 0}, "--eval-batch-size must be an integer >= 1, not 0"),
+        ({"warmup": 1.0}, "--warmup must be a number in [0, 1)"),
+        ({"dropout": -0.1}, "--dropout must be a number in [0, 1)"),
+        ({"bucket_width": 0}, "--bucket-width must be an integer >= 1"),
+        ({"mixed_precision": "int8"}, "--mixed-precision must be one of"),
+        ({"doc_stride": 44}, "--doc-stride (44) must leave room in --max-length (48)"),
+        ({"max_length": 256}, "--max-length 256 is longer than the 128 positions"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_before_any_work(
+    tiny_preset, tiny_data, tmp_path, changes, problem
+):
+    settings = tiny_settings(tiny_preset, tiny_data, tmp_path / "run", **changes)
+    with pytest.raises(SettingsError, match=re.escape(problem)):
+        fine_tune(settings, verbose=0)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(SettingsError) as raised:
+        check_settings(TrainSettings(epochs=0, batch_size=-2, n_best=0))
+    assert str(raised.value).count(" must be ") == 3
+
+
+def test_an_output_dir_that_is_a_file_or_not_writable_is_refused(
+    tiny_preset, tiny_data, tmp_path, monkeypatch
+):
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    with pytest.raises(SettingsError, match="--output-dir .*taken is a file"):
+        fine_tune(tiny_settings(tiny_preset, tiny_data, a_file), verbose=0)
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    if os.access(read_only, os.W_OK):  # root ignores permissions: the write fails as it would
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    try:
+        with pytest.raises(SettingsError, match="read-only is not writable"):
+            fine_tune(tiny_settings(tiny_preset, tiny_data, read_only), verbose=0)
+    finally:
+        read_only.chmod(0o700)
+
+
+def test_a_diverged_run_saves_no_model(tiny_preset, tiny_data, tmp_path):
+    settings = tiny_settings(
+        tiny_preset, tiny_data, tmp_path, eval_data=None, learning_rate=1e38, epochs=1
+    )
+    with pytest.raises(SettingsError, match="training diverged"):
+        fine_tune(settings, verbose=0)
+    assert not (tmp_path / "model.keras").exists()
+
+
+def test_a_user_mistake_on_the_command_line_is_one_line_without_traceback(tmp_path):
+    command = [sys.executable, "-m", "keras_qa.train", "--epochs", "0", "--output-dir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "python -m keras_qa.train: error: --epochs must be an integer >= 1, not 0" in done.stderr
+    assert "Traceback" not in done.stderr
+    debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=300)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "SettingsError" in debug.stderr

@@ -20,9 +20,13 @@ Sources:
 import gzip
 import json
 import os
+import reprlib
+import sys
 import warnings
+import zlib
 from importlib import resources
 
+from keras_qa.errors import KerasQAError
 from keras_qa.files import read_json
 
 BUNDLED_SOURCES = ("bundled", "embedded")
@@ -35,8 +39,37 @@ BUNDLED_SPLITS = {
 }
 
 
-class DataFormatError(ValueError):
+# Short reprs of whatever a file holds, for error messages (a bad value may be megabytes long).
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+
+
+class DataFormatError(KerasQAError, ValueError):
     """A question answering record is malformed. The message names the file and the record."""
+
+
+class _LongNumber:
+    """A JSON integer too long for Python to convert, kept so the record check can name its record."""
+
+    def __init__(self, digits):
+        self.digits = len(digits)
+
+    def __repr__(self):
+        return f"<a {self.digits}-digit number>"
+
+
+def _parse_int(digits):
+    try:
+        return int(digits)
+    except ValueError:  # over the interpreter's int-string conversion limit (4,300 digits)
+        return _LongNumber(digits)
+
+
+def _short(value):
+    """`repr(value)`, cut to about 80 characters."""
+    if isinstance(value, str) and len(value) <= _REPR.maxstring:
+        return repr(value)  # the common case (ids, titles), without reprlib's overhead
+    return _REPR.repr(value)
 
 
 def load_examples(source, split=None, on_error="raise"):
@@ -49,7 +82,13 @@ def load_examples(source, split=None, on_error="raise"):
             split to load (required); ignored for files.
         on_error: `"raise"` (default) stops at the first malformed record with a `DataFormatError` that
             names the file and the record; `"skip"` drops malformed records and warns with how many
-            were dropped and why.
+            were dropped and why. Malformed means anything a later stage could not use: a missing or
+            empty id, context or question, a title that is not a string, text holding a lone
+            surrogate (not Unicode), `is_impossible` that is not true or false, an answer that is not
+            found at its `answer_start`, or a line that is not UTF-8 JSON. A `.jsonl` / `.jsonl.gz`
+            file damaged or cut short midway keeps, under `"skip"`, the records before the damage,
+            and the warning names the line where reading stopped. A file that cannot be read at all
+            is a `DataFormatError` either way.
 
     Returns:
         A list of example dicts, one per question, in the source's order.
@@ -94,18 +133,12 @@ def _load_bundled(split, on_error):
             f"{sorted(BUNDLED_SPLITS)} or None."
         )
     path = bundled_path()
-    document = read_json(path, DataFormatError)
+    document = read_json(path, DataFormatError, parse_int=_parse_int)
     return _parse_squad(document, path, on_error, articles=BUNDLED_SPLITS[split])
 
 
-def _open_text(path):
-    if path.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
 def _load_squad_json(path, on_error):
-    return _parse_squad(read_json(path, DataFormatError), path, on_error)
+    return _parse_squad(read_json(path, DataFormatError, parse_int=_parse_int), path, on_error)
 
 
 def _parse_squad(document, path, on_error, articles=None):
@@ -123,8 +156,10 @@ def _parse_squad(document, path, on_error, articles=None):
         if not isinstance(article, dict) or not isinstance(article.get("paragraphs"), list):
             checker.fail(where, "missing field 'paragraphs' (a list)")
             continue
-        title = article.get("title", "")
-        where = f"article {article_index} ({title!r})" if title else where
+        title = article.get("title")
+        title = "" if title is None else title
+        if title and isinstance(title, str):
+            where = f"article {article_index} ({_short(title)})"
         for paragraph_index, paragraph in enumerate(article["paragraphs"]):
             paragraph_where = f"{where}, paragraph {paragraph_index}"
             if not isinstance(paragraph, dict):
@@ -147,9 +182,17 @@ def _add_squad_question(checker, where, qa, title, context):
         checker.fail(where, "a question must be an object")
         return
     if "id" in qa:
-        where = f"{where} (id {qa['id']!r})"
+        where = f"{where} (id {_short(qa['id'])})"
     answers = qa.get("answers")
-    if qa.get("is_impossible", False):
+    impossible = qa.get("is_impossible", False)
+    if not isinstance(impossible, bool):
+        checker.fail(
+            where,
+            f"field 'is_impossible' must be true or false, got {_short(impossible)}",
+            "is_impossible not a boolean",
+        )
+        return
+    if impossible:
         answers = []
     if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
         checker.fail(where, "missing field 'answers' (a list of objects)", "missing field")
@@ -182,18 +225,54 @@ def _load_jsonl(path, on_error):
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
     checker = _RecordChecker(path, on_error)
-    with _open_text(path) as file:
-        for line_number, line in enumerate(file, start=1):
-            if not line.strip():
-                continue
-            where = f"line {line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                checker.fail(where, f"not valid JSON ({error})")
-                continue
-            checker.add_flat(where, record)
+    for line_number, line in _numbered_lines(path, checker):
+        if not line.strip():
+            continue
+        where = f"line {line_number}"
+        record, problem = _decode_line(line)
+        if problem is not None:
+            checker.fail(where, problem, problem.split(" (")[0])
+            continue
+        checker.add_flat(where, record)
     return checker.finish()
+
+
+def _numbered_lines(path, checker):
+    """Yield `(line number, bytes)` of a possibly gzipped file; damage midway goes to `checker`.
+
+    The lines read before a damaged or cut-short stretch are kept, so that `on_error="skip"` keeps
+    their records; a file that cannot be read at all raises `DataFormatError`.
+    """
+    line_number = 0
+    try:
+        with (gzip.open if path.lower().endswith(".gz") else open)(path, "rb") as file:
+            for line_number, line in enumerate(file, start=1):
+                yield line_number, line
+    except (OSError, EOFError, zlib.error) as error:
+        if line_number == 0:
+            raise DataFormatError(f"{path}: cannot be read ({error})") from error
+        checker.stop(
+            f"line {line_number + 1}",
+            f"the file is damaged or cut short and cannot be read from here on ({error})",
+        )
+
+
+def _decode_line(line):
+    """The JSON value of one line of bytes and `None`, or `None` and what is wrong with the line."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, (
+            f"not UTF-8 text (byte 0x{line[error.start]:02X} at byte {error.start + 1} of the line)"
+        )
+    try:
+        return json.loads(text, parse_int=_parse_int), None
+    except ValueError as error:  # json.JSONDecodeError, or whatever else json refuses
+        return None, f"not valid JSON ({error})"
+    except RecursionError:
+        return None, (
+            f"JSON nested too deeply (over {sys.getrecursionlimit()} levels of lists or objects)"
+        )
 
 
 def _load_parquet(path, on_error):
@@ -246,6 +325,7 @@ class _RecordChecker:
         self.examples = []
         self.first_seen = {}
         self.skipped = {}
+        self.stopped = None
 
     def fail(self, where, problem, kind=None):
         """Raise for a bad record, or count it under `kind` (a short reason) when skipping."""
@@ -254,12 +334,18 @@ class _RecordChecker:
         kind = kind or problem
         self.skipped[kind] = self.skipped.get(kind, 0) + 1
 
+    def stop(self, where, problem):
+        """Raise for a file that cannot be read past `where`, or note it for the warning when skipping."""
+        if self.on_error == "raise":
+            raise DataFormatError(f"{self.source}: {where}: {problem}")
+        self.stopped = f"{where}: {problem}"
+
     def add_flat(self, where, record):
         if not isinstance(record, dict):
             self.fail(where, "a record must be an object")
             return
         if "id" in record:
-            where = f"{where} (id {record['id']!r})"
+            where = f"{where} (id {_short(record['id'])})"
         for key in ("id", "context", "question", "answers"):
             if key not in record:
                 self.fail(where, f"missing field {key!r}", "missing field")
@@ -276,7 +362,7 @@ class _RecordChecker:
             where,
             {
                 "id": record["id"],
-                "title": record.get("title") or "",
+                "title": "" if record.get("title") is None else record["title"],
                 "context": record["context"],
                 "question": record["question"],
                 "answers": {
@@ -298,24 +384,80 @@ class _RecordChecker:
         self.examples.append(example)
 
     def finish(self):
+        """The examples kept, after a warning that says what was skipped and where reading stopped."""
+        messages = []
         if self.skipped:
             total = sum(self.skipped.values())
             reasons = ", ".join(f"{count} {reason}" for reason, count in self.skipped.items())
+            messages.append(f"skipped {total} malformed record(s) ({reasons})")
+        if self.stopped:
+            messages.append(f"stopped reading at {self.stopped}")
+        if messages:
             warnings.warn(
-                f"{self.source}: skipped {total} malformed record(s) ({reasons}); "
-                f"kept {len(self.examples)}.",
-                stacklevel=3,
+                f"{self.source}: {'; '.join(messages)}; kept {len(self.examples)}.", stacklevel=3
             )
         return self.examples
 
 
 def _find_problem(example):
     """What is wrong with one flat example: `(short reason, message)`, or `(None, None)`."""
-    if not isinstance(example["id"], str) or not example["id"]:
+    kind, problem = _find_text_problem(example)
+    if problem is None:
+        kind, problem = _find_answer_problem(example)
+    return kind, problem
+
+
+def _find_text_problem(example):
+    """What is wrong with the id, title, context or question of a flat example, if anything."""
+    identifier = example["id"]
+    if identifier is None:
         return "missing field", "missing field 'id' (a non-empty string)"
+    if not isinstance(identifier, str) or not identifier:
+        return "id not a non-empty string", (
+            f"field 'id' must be a non-empty string, got {_short(identifier)}"
+        )
+    if not isinstance(example["title"], str):
+        return (
+            "title not a string",
+            f"field 'title' must be a string, got {_short(example['title'])}",
+        )
     for key in ("context", "question"):
-        if not isinstance(example[key], str):
+        value = example[key]
+        if value is None:
             return "missing field", f"missing field {key!r} (a string)"
+        if not isinstance(value, str):
+            return f"{key} not a string", f"field {key!r} must be a string, got {_short(value)}"
+        if not value.strip():
+            return f"empty {key}", f"field {key!r} is empty or only whitespace: {_short(value)}"
+    for key in ("id", "title", "context", "question"):
+        if not example[key].isascii():  # a flag lookup: most fields are ASCII
+            problem = _surrogate_problem(example[key], f"field {key!r}")
+            if problem:
+                return "lone surrogate in text", problem
+    return None, None
+
+
+def _surrogate_problem(text, name):
+    """Say where `text` holds a lone UTF-16 surrogate, or return None.
+
+    Python strings can hold lone surrogates (from JSON escapes such as "\\ud800"), but they are not
+    Unicode text: tokenizers, UTF-8 writers and terminals refuse them.
+    """
+    # Surrogates are the only code points UTF-8 cannot encode, and encoding is fast.
+    try:
+        text.encode("utf-8")
+        return None
+    except UnicodeEncodeError as error:
+        position = error.start
+    return (
+        f"{name} holds a lone surrogate U+{ord(text[position]):04X} at character {position}, "
+        "which is not valid Unicode text (often a \\ud800-style escape from a broken encoder); "
+        "fix or remove it"
+    )
+
+
+def _find_answer_problem(example):
+    """What is wrong with the answers of a flat example, if anything."""
     context = example["context"]
     texts = example["answers"]["text"]
     starts = example["answers"]["answer_start"]
@@ -325,10 +467,14 @@ def _find_problem(example):
         )
     for i, (text, start) in enumerate(zip(texts, starts)):
         if not isinstance(text, str) or not text.strip():
-            return "empty answer", f"answers.text[{i}] is empty or not a string"
+            return "empty answer", f"answers.text[{i}] is empty or not a string: {_short(text)}"
         if isinstance(start, bool) or not isinstance(start, int):
+            if isinstance(start, _LongNumber):
+                return "answer_start out of range", (
+                    f"answer_start out of range: answers.answer_start[{i}] is {start!r}"
+                )
             return "answer_start not an integer", (
-                f"answers.answer_start[{i}] is not an integer: {start!r}"
+                f"answers.answer_start[{i}] is not an integer: {_short(start)}"
             )
         if start < 0 or start + len(text) > len(context):
             return "answer_start out of range", (
@@ -337,8 +483,12 @@ def _find_problem(example):
             )
         found = context[start : start + len(text)]
         if found != text:
+            # The context has no surrogates by now, so an answer that holds one cannot match it.
+            problem = _surrogate_problem(text, f"answers.text[{i}]")
+            if problem:
+                return "lone surrogate in text", problem
             return "answer text does not match the context", (
                 f"answer text does not match the context at answer_start: answers.text[{i}]="
-                f"{text!r}, context[{start}:{start + len(text)}]={found!r}"
+                f"{_short(text)}, context[{start}:{start + len(text)}]={_short(found)}"
             )
     return None, None

@@ -9,19 +9,26 @@ the same directory and is moved into place whole.
 import gzip
 import json
 import os
+import sys
 import tempfile
+import zlib
 
 import numpy as np
 
 
-def read_json(path, error=ValueError, missing_ok=False):
+def read_json(path, error=ValueError, missing_ok=False, parse_int=None):
     """The content of a JSON file (`.gz` files are decompressed).
+
+    Whatever is wrong with a file that exists (damaged or cut-short compression, bytes that are not
+    UTF-8, malformed JSON, nesting too deep or numbers too long for Python to read) is raised as
+    `error`, naming the file, so that no caller sees a raw `zlib.error` or `RecursionError`.
 
     Args:
         path: the file.
         error: the exception class raised for a file that exists but cannot be read as JSON; its
             message names the file.
         missing_ok: return None instead of raising `FileNotFoundError` when there is no such file.
+        parse_int: called with the digits of each JSON integer, as `json.load` does (default `int`).
 
     Example:
     >>> import tempfile, os
@@ -37,14 +44,42 @@ def read_json(path, error=ValueError, missing_ok=False):
         if missing_ok:
             return None
         raise FileNotFoundError(f"{path}: no such file")
-    opener = gzip.open if path.lower().endswith(".gz") else open
+    text = _read_text(path, error)
     try:
-        with opener(path, "rt", encoding="utf-8") as file:
-            return json.load(file)
+        return json.loads(text, parse_int=parse_int)
     except json.JSONDecodeError as problem:
         raise error(f"{path}: not valid JSON ({problem})") from problem
-    except (OSError, EOFError, UnicodeDecodeError) as problem:
+    except RecursionError as problem:
+        raise error(
+            f"{path}: cannot be read: its JSON is nested too deeply (over "
+            f"{sys.getrecursionlimit()} levels of lists or objects)"
+        ) from problem
+    except ValueError as problem:  # a number over Python's int-string conversion limit
+        raise error(f"{path}: cannot be read as JSON ({problem})") from problem
+
+
+def _read_text(path, error):
+    """The whole file as UTF-8 text (decompressed where it ends in `.gz`), or `error` naming it."""
+    compressed = path.lower().endswith(".gz")
+    try:
+        with (gzip.open if compressed else open)(path, "rb") as file:
+            raw = file.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as problem:
+        raise error(
+            f"{path}: cannot be read as gzip: the file is damaged, cut short or not compressed "
+            f"({problem})"
+        ) from problem
+    except OSError as problem:
         raise error(f"{path}: cannot be read ({problem})") from problem
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as problem:
+        line = raw.count(b"\n", 0, problem.start) + 1
+        column = problem.start - raw.rfind(b"\n", 0, problem.start)
+        raise error(
+            f"{path}: cannot be read: not UTF-8 text (byte 0x{raw[problem.start]:02X} at line "
+            f"{line}, byte {column} of the line{' of the decompressed data' if compressed else ''})"
+        ) from problem
 
 
 def read_json_object(path, missing_ok=True):

@@ -107,13 +107,7 @@ def _predict_file(args, options):
     from keras_qa.metrics import exact_match, squad_score, squad_version
 
     check_output_path(args.output)
-    examples = load_examples(args.squad_file)
-    for example in examples:
-        for field in ("question", "context"):
-            if not example[field].strip():
-                raise SystemExit(
-                    f"{args.squad_file}: question {example['id']!r} has an empty {field}"
-                )
+    examples = load_examples(args.squad_file)  # refuses empty questions and contexts, naming them
     answerer = cli.load_answerer(args)
     predictions = {}
     progress = keras.utils.Progbar(len(examples), unit_name="question")

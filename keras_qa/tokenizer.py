@@ -22,6 +22,7 @@ checkpoints). Byte-level BPE and SentencePiece models (RoBERTa, ALBERT, DeBERTa-
 
 import json
 import os
+import reprlib
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
@@ -148,10 +149,23 @@ class QATokenizer:
         Returns:
             A list with, for each text, `(ids, offsets)`: int32 arrays of shape `(n,)` and `(n, 2)`,
             where `offsets[i] = (start, end)` are the characters of the text that token `i` covers.
+
+        Raises:
+            TypeError: an item of `texts` is not a string (the message gives its index).
+            ValueError: a text holds a lone surrogate such as "\\ud800", which is not Unicode text
+                (the message gives its index and position).
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of strings; wrap a single text in a list.")
-        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        texts = list(texts)
+        # Checked here, as `tokenizers` would read a pair of strings as a question-context pair.
+        if not _STRING_TYPE.issuperset(map(type, texts)):  # at C speed; str subclasses look closer
+            _check_texts(texts)
+        try:
+            encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        except TypeError as error:  # a lone surrogate: `tokenizers` does not say which text
+            _check_texts(texts, cause=error)
+            raise
         return [
             (
                 np.asarray(encoding.ids, dtype=np.int32),
@@ -162,11 +176,20 @@ class QATokenizer:
 
     def tokenize(self, text):
         """The token strings of one text (for inspection)."""
-        return self._tokenizer.encode(text, add_special_tokens=False).tokens
+        return self._encode_one(text).tokens
 
     def __call__(self, text):
         """The token ids of one text, without special tokens."""
-        return self._tokenizer.encode(text, add_special_tokens=False).ids
+        return self._encode_one(text).ids
+
+    def _encode_one(self, text):
+        if not isinstance(text, str):
+            _check_texts([text], single=True)
+        try:
+            return self._tokenizer.encode(text, add_special_tokens=False)
+        except TypeError as error:
+            _check_texts([text], cause=error, single=True)
+            raise
 
     def get_config(self):
         return {
@@ -199,6 +222,35 @@ class QATokenizer:
             f"QATokenizer(vocabulary_size={self.vocabulary_size}, lowercase={self.lowercase}, "
             f"strip_accents={self.strip_accents}, style={self.style!r})"
         )
+
+
+_STRING_TYPE = {str}
+
+
+def _check_texts(texts, cause=None, single=False):
+    """Raise for the first text that `tokenizers` cannot take, saying which text and why.
+
+    A TypeError for an item that is not a string; a ValueError for a lone UTF-16 surrogate (Python
+    strings can hold one, from a JSON escape such as "\\ud800", but it is not Unicode text).
+    """
+    for index, text in enumerate(texts):
+        name = "The text" if single else f"texts[{index}]"
+        if not isinstance(text, str):
+            raise TypeError(
+                f"{name} is not a string but {type(text).__name__} {reprlib.repr(text)}; the "
+                "tokenizer takes strings."
+            ) from cause
+        if text.isascii():
+            continue
+        try:
+            text.encode("utf-8")  # surrogates are the only code points UTF-8 cannot encode
+        except UnicodeEncodeError as error:
+            position = error.start
+            raise ValueError(
+                f"{name} holds a lone surrogate U+{ord(text[position]):04X} at character "
+                f"{position} ({text[max(0, position - 20) : position + 20]!r}), which is not "
+                "valid Unicode text and cannot be tokenized; fix or remove it."
+            ) from cause
 
 
 def load_tokenizer(model):

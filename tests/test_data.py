@@ -1,6 +1,7 @@
 import gzip
 import json
 import warnings
+import zlib
 
 import pytest
 
@@ -202,3 +203,229 @@ def test_hub_failures_explain_that_network_is_needed(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(ValueError, match="needs network access"):
         keras_qa.load_examples("squad_v2", split="train")
+
+
+# Files damaged or cut short, and records no JSON reader can take: each is a DataFormatError that
+# names the file and, where there is one, the record.
+
+
+def jsonl_bytes(count):
+    return "".join(json.dumps(flat(f"q{i}")) + "\n" for i in range(count)).encode("utf-8")
+
+
+def damaged_gzip(content, garbage=b"\xfe" * 64):
+    """`content` gzipped without compression, then bytes that are no deflate block (zlib.error)."""
+    compressor = zlib.compressobj(level=0, wbits=31)
+    return compressor.compress(content) + compressor.flush(zlib.Z_FULL_FLUSH) + garbage
+
+
+def assert_kept_a_prefix(examples, total):
+    assert 0 < len(examples) < total
+    assert [e["id"] for e in examples] == [f"q{i}" for i in range(len(examples))]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: damaged_gzip(data), id="deflate-error"),
+        pytest.param(lambda data: gzip.compress(data, compresslevel=0)[:-30_000], id="cut-short"),
+    ],
+)
+def test_a_damaged_jsonl_gz_names_the_line_where_reading_stopped(tmp_path, damage):
+    path = tmp_path / "train.jsonl.gz"
+    path.write_bytes(damage(jsonl_bytes(2_000)))
+    with pytest.raises(DataFormatError, match="line [0-9]+: the file is damaged or cut short"):
+        keras_qa.load_examples(str(path))
+    with pytest.warns(
+        UserWarning, match="stopped reading at line [0-9]+: the file is damaged"
+    ) as w:
+        examples = keras_qa.load_examples(str(path), on_error="skip")
+    assert_kept_a_prefix(examples, 2_000)
+    message = str(w[0].message)
+    assert str(path) in message and f"line {len(examples) + 1}:" in message
+    assert f"kept {len(examples)}" in message
+
+
+def test_a_jsonl_gz_that_is_not_gzip_at_all_is_an_error_even_when_skipping(tmp_path):
+    path = tmp_path / "plain.jsonl.gz"
+    path.write_bytes(jsonl_bytes(3))
+    with pytest.raises(DataFormatError, match="plain.jsonl.gz: cannot be read .*gzip"):
+        keras_qa.load_examples(str(path), on_error="skip")
+
+
+def test_a_squad_json_gz_damaged_midway_names_the_file(tmp_path):
+    document = squad_document([GOOD | {"id": f"q{i}"} for i in range(3_000)])
+    path = tmp_path / "dev.json.gz"
+    path.write_bytes(damaged_gzip(json.dumps(document).encode("utf-8")))
+    with pytest.raises(DataFormatError, match="cannot be read as gzip: the file is damaged") as e:
+        keras_qa.load_examples(str(path), on_error="skip")
+    assert str(path) in str(e.value)
+
+
+def test_a_jsonl_line_that_is_not_utf8_is_a_bad_record(tmp_path):
+    path = tmp_path / "windows.jsonl"
+    smart_quotes = json.dumps(flat("b", question="\u201cWhere\u201d?"), ensure_ascii=False)
+    lines = [json.dumps(flat("a")).encode(), smart_quotes.encode("cp1252"), jsonl_bytes(1)]
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(DataFormatError, match="windows.jsonl: line 2: not UTF-8 text \\(byte 0x93"):
+        keras_qa.load_examples(str(path))
+    with pytest.warns(
+        UserWarning, match="skipped 1 malformed record\\(s\\) \\(1 not UTF-8 text\\)"
+    ):
+        examples = keras_qa.load_examples(str(path), on_error="skip")
+    assert [e["id"] for e in examples] == ["a", "q0"]
+
+
+def test_deeply_nested_json_is_a_bad_record_in_jsonl_and_a_bad_file_in_squad_json(tmp_path):
+    jsonl = tmp_path / "deep.jsonl"
+    nested = '{"id": "b", "answers": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    jsonl.write_text(json.dumps(flat("a")) + "\n" + nested + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match="deep.jsonl: line 2: JSON nested too deeply"):
+        keras_qa.load_examples(str(jsonl))
+    with pytest.warns(UserWarning, match="1 JSON nested too deeply"):
+        assert len(keras_qa.load_examples(str(jsonl), on_error="skip")) == 1
+    squad = tmp_path / "deep.json"
+    squad.write_text('{"data": ' + '{"a": [' * 30_000 + "]}" * 30_000 + "}", encoding="utf-8")
+    with pytest.raises(DataFormatError, match="deep.json: cannot be read: .*nested too deeply"):
+        keras_qa.load_examples(str(squad))
+
+
+@pytest.mark.parametrize("digits", [4_301, 20_000])
+def test_an_answer_start_too_long_for_python_names_the_record(tmp_path, digits):
+    number = "7" * digits
+    squad = tmp_path / "long.json"
+    squad.write_text(json.dumps(squad_document([GOOD])).replace("12}", number + "}"))
+    with pytest.raises(
+        DataFormatError, match=f"answer_start\\[0\\] is <a {digits}-digit number>"
+    ) as e:
+        keras_qa.load_examples(str(squad))
+    assert f"{squad}: article 0 ('Cats'), paragraph 0, question 0 (id 'a')" in str(e.value)
+    jsonl = tmp_path / "long.jsonl"
+    records = [json.dumps(flat("a")), json.dumps(flat("b")).replace("[12]", f"[{number}]")]
+    jsonl.write_text("\n".join(records), encoding="utf-8")
+    with pytest.raises(DataFormatError, match="long.jsonl: line 2 \\(id 'b'\\): answer_start out"):
+        keras_qa.load_examples(str(jsonl))
+    with pytest.warns(UserWarning, match="1 answer_start out of range"):
+        assert len(keras_qa.load_examples(str(jsonl), on_error="skip")) == 1
+
+
+# Values no later stage can use: caught at load time, naming the file and the record.
+
+SURROGATE_CASES = {
+    "question": ({"question": "Wh\udc80ere?"}, "field 'question' .* U\\+DC80 at character 2"),
+    "half-emoji": (
+        {"context": "The cat sat on the mat \ud83d"},
+        "field 'context' .* U\\+D83D at character 23",
+    ),
+    "answer": (
+        {"answers": {"text": ["on the \udfff"], "answer_start": [12]}},
+        "answers.text\\[0\\] holds a lone surrogate U\\+DFFF",
+    ),
+    "title": ({"title": "Ca\ud800ts"}, "field 'title' holds a lone surrogate U\\+D800"),
+}
+
+
+@pytest.mark.parametrize("change, message", SURROGATE_CASES.values(), ids=SURROGATE_CASES)
+def test_a_lone_surrogate_in_a_jsonl_record_is_named(tmp_path, change, message):
+    path = tmp_path / "escaped.jsonl"
+    path.write_text(json.dumps(flat("a")) + "\n" + json.dumps(flat("b", **change)) + "\n")
+    with pytest.raises(DataFormatError, match=f"escaped.jsonl: line 2 \\(id 'b'\\): {message}"):
+        keras_qa.load_examples(str(path))
+    with pytest.warns(UserWarning, match="1 lone surrogate in text"):
+        assert [e["id"] for e in keras_qa.load_examples(str(path), on_error="skip")] == ["a"]
+
+
+def test_a_lone_surrogate_in_a_squad_question_is_named(tmp_path):
+    question = GOOD | {"id": "b", "question": "Who sat \ud800 here?"}
+    path = write_json(tmp_path / "escaped.json", squad_document([GOOD, question]))
+    with pytest.raises(DataFormatError, match="field 'question' holds a lone surrogate") as e:
+        keras_qa.load_examples(path)
+    assert f"{path}: article 0 ('Cats'), paragraph 0, question 1 (id 'b')" in str(e.value)
+
+
+EMPTY_CASES = {
+    "empty-context": ("context", "", "field 'context' is empty"),
+    "blank-context": ("context", " \n\t ", "field 'context' is empty or only whitespace"),
+    "empty-question": ("question", "", "field 'question' is empty"),
+    "ideographic-space": ("question", "\u3000 ", "field 'question' is empty or only whitespace"),
+}
+
+
+@pytest.mark.parametrize("key, value, message", EMPTY_CASES.values(), ids=EMPTY_CASES)
+def test_an_empty_context_or_question_is_named(tmp_path, key, value, message):
+    unanswerable = {"text": [], "answer_start": []}
+    path = tmp_path / "empty.jsonl"
+    bad = flat("b", **{key: value, "answers": unanswerable})
+    path.write_text(json.dumps(flat("a")) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(DataFormatError, match=f"empty.jsonl: line 2 \\(id 'b'\\): {message}"):
+        keras_qa.load_examples(str(path))
+    question = {"id": "c", "question": "Q?", "is_impossible": True, "answers": []}
+    document = squad_document([question | ({key: value} if key == "question" else {})])
+    if key == "context":
+        document["data"][0]["paragraphs"][0]["context"] = value
+    squad_path = write_json(tmp_path / "empty.json", document)
+    with pytest.raises(DataFormatError, match=message) as e:
+        keras_qa.load_examples(squad_path)
+    assert f"{squad_path}: article 0 ('Cats'), paragraph 0, question 0 (id 'c')" in str(e.value)
+
+
+@pytest.mark.parametrize("value", ["false", "true", 0, 1, None, [False]])
+def test_is_impossible_must_be_a_json_boolean(tmp_path, value):
+    question = GOOD | {"id": "b", "is_impossible": value}
+    path = write_json(tmp_path / "v2.json", squad_document([GOOD, question], version="v2.0"))
+    with pytest.raises(DataFormatError, match="field 'is_impossible' must be true or false") as e:
+        keras_qa.load_examples(path)
+    assert f"{path}: article 0 ('Cats'), paragraph 0, question 1 (id 'b')" in str(e.value)
+    with pytest.warns(UserWarning, match="1 is_impossible not a boolean"):
+        assert [e["id"] for e in keras_qa.load_examples(path, on_error="skip")] == ["a"]
+
+
+@pytest.mark.parametrize("title", [7, ["Cats"], {"en": "Cats"}, True])
+def test_a_title_that_is_not_a_string_is_named(tmp_path, title):
+    document = squad_document([GOOD])
+    document["data"][0]["title"] = title
+    path = write_json(tmp_path / "titled.json", document)
+    with pytest.raises(DataFormatError, match="field 'title' must be a string") as e:
+        keras_qa.load_examples(path)
+    assert f"{path}: article 0, paragraph 0, question 0 (id 'a')" in str(e.value)
+    jsonl = tmp_path / "titled.jsonl"
+    jsonl.write_text(json.dumps(flat("a", title=title)) + "\n")
+    with pytest.raises(DataFormatError, match="line 1 \\(id 'a'\\): field 'title' must be a str"):
+        keras_qa.load_examples(str(jsonl))
+
+
+def test_a_null_or_absent_title_is_an_empty_string(tmp_path):
+    document = squad_document([GOOD])
+    document["data"][0]["title"] = None
+    [example] = keras_qa.load_examples(write_json(tmp_path / "untitled.json", document))
+    assert example["title"] == ""
+    del document["data"][0]["title"]
+    [example] = keras_qa.load_examples(write_json(tmp_path / "untitled.json", document))
+    assert example["title"] == ""
+
+
+def test_skipping_counts_each_kind_of_invalid_value(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    records = [
+        flat("a"),
+        flat("b", context="   ", answers={"text": [], "answer_start": []}),
+        flat("c", question="Wh\ud800?"),
+        flat("d", title=3),
+        flat("e"),
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    expected = (
+        "skipped 3 malformed record\\(s\\) \\(1 empty context, 1 lone surrogate in text, "
+        "1 title not a string\\); kept 2"
+    )
+    with pytest.warns(UserWarning, match=expected):
+        examples = keras_qa.load_examples(str(path), on_error="skip")
+    assert [e["id"] for e in examples] == ["a", "e"]
+
+
+def test_a_huge_bad_value_is_cut_short_in_the_message(tmp_path):
+    path = tmp_path / "huge.jsonl"
+    path.write_text(json.dumps(flat("x" * 1_000_000, title=["y" * 1_000_000])) + "\n")
+    with pytest.raises(DataFormatError, match="field 'title' must be a string") as e:
+        keras_qa.load_examples(str(path))
+    assert str(path) in str(e.value) and len(str(e.value)) < 500

@@ -2,6 +2,7 @@ import gzip
 import json
 import os
 import stat
+import zlib
 
 import numpy as np
 import pytest
@@ -62,6 +63,52 @@ def test_a_gz_file_that_is_not_gzip_raises_the_given_error_naming_the_file(tmp_p
     path = tmp_path / "plain.json.gz"
     path.write_text('{"not": "compressed"}', encoding="utf-8")
     with pytest.raises(BrokenFile, match="cannot be read") as raised:
+        read_json(path, error=BrokenFile)
+    assert str(path) in str(raised.value)
+
+
+def test_gzip_data_damaged_midway_raises_the_given_error_naming_the_file(tmp_path):
+    # A valid gzip header and a first stretch of data, then bytes that are no deflate block at all:
+    # zlib.error "invalid block type", which is neither an OSError nor an EOFError.
+    compressor = zlib.compressobj(wbits=31)
+    content = compressor.compress(b'{"settings": [' + b"1, " * 50_000)
+    content += compressor.flush(zlib.Z_FULL_FLUSH) + b"\xfe" * 64
+    path = tmp_path / "model.json.gz"
+    path.write_bytes(content)
+    with pytest.raises(BrokenFile, match="damaged, cut short") as raised:
+        read_json(path, error=BrokenFile)
+    assert str(path) in str(raised.value)
+    assert isinstance(raised.value.__cause__, zlib.error)
+
+
+def test_json_nested_too_deeply_raises_the_given_error_naming_the_file(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"layers": [' * 60_000 + "]}" * 60_000, encoding="utf-8")
+    with pytest.raises(BrokenFile, match="nested too deeply") as raised:
+        read_json(path, error=BrokenFile)
+    assert str(path) in str(raised.value)
+
+
+def test_a_number_too_long_for_python_raises_the_given_error_naming_the_file(tmp_path):
+    path = tmp_path / "huge.json"
+    path.write_text('{"seed": ' + "9" * 7_000 + "}", encoding="utf-8")
+    with pytest.raises(BrokenFile, match="cannot be read as JSON.*digits") as raised:
+        read_json(path, error=BrokenFile)
+    assert str(path) in str(raised.value)
+
+
+def test_parse_int_lets_a_caller_keep_numbers_python_cannot_convert(tmp_path):
+    path = tmp_path / "huge.json"
+    path.write_text('{"a": 12, "b": ' + "9" * 7_000 + "}", encoding="utf-8")
+    content = read_json(path, parse_int=lambda digits: int(digits) if len(digits) < 10 else "long")
+    assert content == {"a": 12, "b": "long"}
+
+
+def test_bytes_that_are_not_utf8_are_named_by_line_in_the_error(tmp_path):
+    path = tmp_path / "vocab.json.gz"
+    with gzip.open(path, "wb") as file:
+        file.write('{\n  "first": "fine",\n  "second": "na\u00efve"\n}'.encode("cp1252"))
+    with pytest.raises(BrokenFile, match="not UTF-8 text \\(byte 0xEF at line 3") as raised:
         read_json(path, error=BrokenFile)
     assert str(path) in str(raised.value)
 

@@ -122,3 +122,48 @@ def test_encode_takes_a_list():
     tokenizer = QATokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"], lowercase=True)
     with pytest.raises(TypeError, match="list of strings"):
         tokenizer.encode("a")
+
+
+def tiny_tokenizer():
+    return QATokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "##s"], lowercase=True)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("a cat \ud800 sat", "texts\\[2\\] holds a lone surrogate U\\+D800 at character 6"),
+        ("\udfff", "texts\\[2\\] holds a lone surrogate U\\+DFFF at character 0"),
+        (
+            "café 😀 then half an emoji \ud83d",
+            "texts\\[2\\] holds a lone surrogate U\\+D83D at char",
+        ),
+    ],
+)
+def test_encode_names_the_text_that_holds_a_lone_surrogate(bad, message):
+    with pytest.raises(ValueError, match=message) as raised:
+        tiny_tokenizer().encode(["the cats", "naïve", bad, "the cat"])
+    assert "TextEncodeInput" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "bad, kind", [(None, "NoneType"), (b"the cat", "bytes"), (("the", "cat"), "tuple"), (3, "int")]
+)
+def test_encode_names_the_text_that_is_not_a_string(bad, kind):
+    # A pair of strings, too: `tokenizers` would encode it as a question-context pair.
+    with pytest.raises(TypeError, match=f"texts\\[1\\] is not a string but {kind}"):
+        tiny_tokenizer().encode(["the cats", bad])
+
+
+def test_tokenize_and_call_explain_a_bad_text():
+    tokenizer = tiny_tokenizer()
+    for method in (tokenizer.tokenize, tokenizer):
+        with pytest.raises(ValueError, match="The text holds a lone surrogate U\\+DC00"):
+            method("the \udc00 cat")
+        with pytest.raises(TypeError, match="The text is not a string but NoneType"):
+            method(None)
+
+
+def test_encode_takes_any_iterable_of_strings_and_str_subclasses():
+    tokenizer = tiny_tokenizer()
+    texts = (text for text in ["the cats", np.str_("the cat")])
+    assert [ids.tolist() for ids, _ in tokenizer.encode(texts)] == [[4, 5, 6], [4, 5]]

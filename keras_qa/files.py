@@ -88,6 +88,17 @@ def read_json_object(path, missing_ok=True):
     return content if isinstance(content, dict) else {}
 
 
+def ensure_writable_directory(path):
+    """Create the directory `path` (and its parents) and prove a file can be written in it.
+
+    Raises:
+        OSError: the directory cannot be made, or is not writable.
+    """
+    os.makedirs(path, exist_ok=True)
+    with tempfile.TemporaryFile(dir=path):
+        pass
+
+
 def write_json_atomically(path, content):
     """Write `content` as JSON to `path`, moved into place only once it is complete.
 

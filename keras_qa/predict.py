@@ -12,10 +12,10 @@ has answers, prints the official EM and F1.
 import argparse
 import json
 import os
-import tempfile
 
 from keras_qa import cli
 from keras_qa.errors import SettingsError
+from keras_qa.files import ensure_writable_directory, write_json_atomically
 
 CHUNK = 64  # questions per call: the progress bar moves, and memory stays flat on long files
 
@@ -91,9 +91,7 @@ def check_output_path(path):
         raise SettingsError(f"--output {path} is a directory; name the file to write")
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable_directory(folder)
     except OSError as error:
         message = f"--output {path}: cannot write in {folder} ({error.strerror})"
         raise SettingsError(message) from error
@@ -103,7 +101,6 @@ def _predict_file(args, options):
     import keras
 
     from keras_qa.data import load_examples
-    from keras_qa.files import write_json_atomically
     from keras_qa.metrics import exact_match, squad_score, squad_version
 
     check_output_path(args.output)

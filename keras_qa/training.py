@@ -19,7 +19,6 @@ import functools
 import math
 import os
 import shutil
-import tempfile
 import time
 import warnings
 
@@ -39,7 +38,7 @@ from keras_qa.data import BUNDLED_SOURCES, load_examples
 from keras_qa.errors import SettingsError
 from keras_qa.evaluation import EpochEvaluation, evaluate_answers
 from keras_qa.features import prepare_eval_features, prepare_train_features
-from keras_qa.files import write_json_atomically
+from keras_qa.files import ensure_writable_directory, write_json_atomically
 from keras_qa.model import QuestionAnsweringModel
 from keras_qa.optimization import make_optimizer
 from keras_qa.runtime import (
@@ -343,9 +342,7 @@ def _prepare_output_dir(path):
     if os.path.exists(path) and not os.path.isdir(path):
         raise SettingsError(f"--output-dir {path} is a file, not a directory")
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
+        ensure_writable_directory(path)
     except OSError as error:
         raise SettingsError(f"--output-dir {path} is not writable ({error.strerror})") from error
 

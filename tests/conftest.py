@@ -102,3 +102,24 @@ def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
         eval_batch_size=8,
     )
     return TrainSettings(**(base | changes))
+
+
+class Crash(Exception):
+    """What `CrashAt` raises: a stand-in for a process that dies mid-training."""
+
+
+def CrashAt(step):  # noqa: N802 - used like a class
+    """A Keras callback that raises `Crash` after the `step`-th training step it sees."""
+    import keras
+
+    class _CrashAt(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen == step:
+                raise Crash(f"crash after step {step}")
+
+    return _CrashAt()

@@ -21,7 +21,7 @@ from keras_qa.checkpoints import (
 from keras_qa.errors import CheckpointError
 from keras_qa.files import write_json_atomically
 from keras_qa.model import QuestionAnsweringModel, model_inputs, model_targets
-from tests.conftest import tiny_squad_examples
+from tests.conftest import Crash, CrashAt, tiny_squad_examples
 
 SETTINGS = {
     "model": "tiny",
@@ -139,19 +139,6 @@ class RecordingCheckpoint(TrainingCheckpoint):
         super().save()
 
 
-class Crash(Exception):
-    pass
-
-
-class CrashAfter(keras.callbacks.Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step, self.seen = step, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.step:
-            raise Crash
 
 
 @pytest.mark.parametrize("every, saves", [(3, [(2, 1, 0), (3, 1, 1)]), (0, [(2, 1, 0)])])
@@ -171,7 +158,7 @@ def test_the_checkpoint_saves_every_n_steps_and_at_epoch_ends_and_restores(
             epochs=2,
             shuffle=False,
             verbose=0,
-            callbacks=[checkpoint, CrashAfter(3)],
+            callbacks=[checkpoint, CrashAt(3)],
         )
     assert checkpoint.saved_at == saves
     # Only the last save's weights are kept, named by their global step.

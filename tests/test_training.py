@@ -16,7 +16,7 @@ from keras_qa.batching import predict_logits
 from keras_qa.errors import SettingsError
 from keras_qa.saving import load_trained_model
 from keras_qa.training import TrainSettings, check_settings, fine_tune, recipe_settings
-from tests.conftest import tiny_settings, tiny_squad_examples
+from tests.conftest import Crash, CrashAt, tiny_settings, tiny_squad_examples
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +71,6 @@ def test_a_run_writes_a_model_that_reloads_and_reproduces_its_predictions(
     )
 
 
-class Crash(Exception):
-    pass
-
-
-class CrashAt(keras.callbacks.Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step, self.seen = step, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.seen += 1
-        if self.seen == self.step:
-            raise Crash(f"crash after step {self.step}")
 
 
 def final_weights(directory):

@@ -1,8 +1,10 @@
 import inspect
+import logging
+import sys
 
 import pytest
 
-from keras_qa.serve import build_parser, main
+from keras_qa.serve import build_parser, log_to_stderr, main
 from keras_qa.server import create_app
 
 FLAGS = (
@@ -13,7 +15,10 @@ FLAGS = (
     "--port",
     "--max-body-bytes",
     "--max-context-chars",
+    "--max-request-windows",
+    "--max-queue",
     "--max-batch",
+    "--debug",
 )
 
 
@@ -26,16 +31,31 @@ def test_defaults_serve_on_loopback_with_the_app_limits():
     assert args.max_body_bytes == limits["max_body_bytes"].default == 1_000_000
     assert args.max_context_chars == limits["max_context_chars"].default == 100_000
     assert args.max_batch == limits["max_batch"].default == 16
-    assert (args.batch_size, args.dtype) == (32, "auto")
+    assert args.max_request_windows == limits["max_request_windows"].default == 128
+    assert args.max_queue == limits["max_queue"].default == 64
+    # Short turns: a short request waits for at most one turn of a long one.
+    assert (args.batch_size, args.dtype) == (8, "auto")
 
 
 def test_flags_are_parsed_as_numbers():
     args = build_parser().parse_args(
         "--model m --host 0.0.0.0 --port 9001 --max-body-bytes 2048 --max-context-chars 500 "
-        "--max-batch 4 --batch-size 8".split()
+        "--max-batch 4 --batch-size 8 --max-request-windows 12 --max-queue 3".split()
     )
     assert (args.host, args.port, args.max_body_bytes) == ("0.0.0.0", 9001, 2048)
     assert (args.max_context_chars, args.max_batch, args.batch_size) == (500, 4, 8)
+    assert (args.max_request_windows, args.max_queue) == (12, 3)
+
+
+@pytest.mark.parametrize(
+    "flag", ["--max-body-bytes", "--max-context-chars", "--max-request-windows", "--max-queue"]
+)
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_limits_must_be_positive_integers(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["--model", "m", flag, value])
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
 
 
 def test_the_model_is_required(capsys):
@@ -53,10 +73,13 @@ def test_help_names_every_flag(capsys):
     assert text.startswith("usage: python -m keras_qa.serve")
     for flag in FLAGS:
         assert flag in text, flag
+    for words in ("(default: 128)", "(default: 64)", "503 with Retry-After", "defaults to 8"):
+        assert words in " ".join(text.split()), words
 
 
 def test_main_serves_the_loaded_answerer_with_the_flags(monkeypatch):
     uvicorn = pytest.importorskip("uvicorn")
+    import keras_qa.cli
     import keras_qa.serve
     import keras_qa.server
 
@@ -67,22 +90,49 @@ def test_main_serves_the_loaded_answerer_with_the_flags(monkeypatch):
         calls["model"] = (args.model, args.batch_size, args.dtype)
         return answerer
 
-    def fake_create_app(*arguments):
-        calls["app"] = arguments
+    def fake_create_app(*arguments, **options):
+        calls["app"] = (arguments, options)
         return "the app"
 
     def fake_run(app, **options):
         calls["run"] = (app, options)
 
-    monkeypatch.setattr(keras_qa.serve, "load_answerer", fake_load)
+    monkeypatch.setattr(keras_qa.cli, "load_answerer", fake_load)
+    monkeypatch.setattr(keras_qa.serve, "log_to_stderr", lambda: calls.setdefault("log", True))
     monkeypatch.setattr(keras_qa.server, "create_app", fake_create_app)
     monkeypatch.setattr(uvicorn, "run", fake_run)
     main(
         "--model runs/x --batch-size 3 --dtype float32 --host 0.0.0.0 --port 9002 "
-        "--max-body-bytes 10 --max-context-chars 20 --max-batch 2".split()
+        "--max-body-bytes 10 --max-context-chars 20 --max-batch 2 --max-request-windows 5 "
+        "--max-queue 7".split()
     )
-    assert calls["model"] == ("runs/x", 3, "float32")
-    assert calls["app"] == (answerer, 10, 20, 2)
+    assert calls["model"] == ("runs/x", 3, "float32") and calls["log"]
+    assert calls["app"] == (
+        (answerer,),
+        {
+            "max_body_bytes": 10,
+            "max_context_chars": 20,
+            "max_batch": 2,
+            "max_request_windows": 5,
+            "max_queue": 7,
+        },
+    )
     app, options = calls["run"]
     assert app == "the app"
     assert (options["host"], options["port"]) == ("0.0.0.0", 9002)
+
+
+def test_the_server_log_goes_to_stderr_once(capsys):
+    server_log = logging.getLogger("keras_qa.server")
+    handlers, level = list(server_log.handlers), server_log.level
+    try:
+        log_to_stderr()
+        log_to_stderr()
+        added = [handler for handler in server_log.handlers if handler not in handlers]
+        assert len(added) == 1
+        added[0].stream = sys.stderr  # pytest's capture of this test
+        server_log.info("client 127.0.0.1:5 went away")
+        assert capsys.readouterr().err == "INFO:    client 127.0.0.1:5 went away\n"
+    finally:
+        server_log.handlers[:] = handlers
+        server_log.setLevel(level)

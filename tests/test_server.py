@@ -1,7 +1,11 @@
 import concurrent.futures
+import contextlib
 import json
+import logging
 import os
+import re
 import shutil
+import socket
 import threading
 import time
 
@@ -13,7 +17,7 @@ import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
 from keras_qa.pipeline import QuestionAnswerer  # noqa: E402
-from keras_qa.server import create_app, parse_request  # noqa: E402
+from keras_qa.server import count_windows, create_app, parse_request  # noqa: E402
 
 CONTEXT = "the red mat . the cat ran to london . the dog sat in paris ."
 CHROMIUM = "/usr/bin/chromium"
@@ -38,10 +42,9 @@ def answerer(tiny_trained_model):
     return RecordingAnswerer(answerer.model, answerer.tokenizer, 48, 16)
 
 
-@pytest.fixture(scope="module")
-def server(answerer):
-    """The app served by uvicorn on a free loopback port, in a thread."""
-    app = create_app(answerer, max_body_bytes=20_000, max_context_chars=5_000)
+@contextlib.contextmanager
+def serving(app):
+    """`app` served by uvicorn on a free loopback port, in a thread: yields its URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -51,18 +54,30 @@ def server(answerer):
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
-def post(url, body, **kwargs):
+@pytest.fixture(scope="module")
+def server(answerer):
+    """The app over the tiny model, with small limits."""
+    app = create_app(
+        answerer, max_body_bytes=20_000, max_context_chars=5_000, max_request_windows=30
+    )
+    with serving(app) as url:
+        yield url
+
+
+def post(url, body, timeout=60, **kwargs):
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return httpx.post(
         url + "/answer",
         content=content,
         headers={"content-type": "application/json"},
-        timeout=60,
+        timeout=timeout,
         **kwargs,
     )
 
@@ -105,6 +120,10 @@ def test_answer_health_and_page(server, answerer):
         (b"\xff\xfe", 400, "not valid JSON"),
         ({"question": "q", "context": "word " * 1_100}, 413, "limit is 5,000"),
         ({"question": "q", "context": "word " * 5_000}, 413, "over 20,000 bytes"),
+        ({"question": "where did the cat run ?", "context": CONTEXT * 70}, 413, "limit is 30 win"),
+        (b"[" * 10_000, 400, "nests too deeply"),
+        (b'{"question": ' + b"{" * 5_000, 400, "not valid JSON"),
+        (b'{"question": "q", "context": "c", "top_k": ' + b"9" * 5_000 + b"}", 400, "not valid"),
     ],
 )
 def test_bad_requests_get_a_4xx_with_a_message_and_the_server_goes_on(
@@ -185,6 +204,288 @@ def test_parse_request_reads_both_payloads():
         json.dumps({"inputs": {"question": "q", "context": "c"}, "parameters": {"top_k": 2}}), 100
     )
     assert plain == hugging_face and plain.top_k == 2
+
+
+class SlowModel:
+    """The tiny model taking `seconds` more per window, so that model time is long and steady enough
+    to measure on busy cores; counts the windows it runs."""
+
+    def __init__(self, model, seconds):
+        self.model, self.seconds, self.windows = model, seconds, 0
+
+    @property
+    def input_names(self):
+        return self.model.input_names
+
+    @property
+    def backbone(self):
+        return self.model.backbone
+
+    def predict_on_batch(self, inputs):
+        windows = len(inputs["token_ids"])
+        time.sleep(self.seconds * windows)
+        self.windows += windows
+        return self.model.predict_on_batch(inputs)
+
+
+QUESTION = "where did the cat run ?"
+SHORT = {"question": QUESTION, "context": CONTEXT}
+LONG = {"question": QUESTION, "context": CONTEXT * 58}  # 40 windows of the tiny model's 48 tokens
+
+
+@pytest.fixture(scope="module")
+def slow_answerer(answerer):
+    """The tiny model at 40 ms a window, in turns of 4 windows: a long request is 10 turns."""
+    return QuestionAnswerer(SlowModel(answerer.model, 0.04), answerer.tokenizer, 48, 16, 4)
+
+
+@contextlib.contextmanager
+def slow_server(slow_answerer, **limits):
+    """A server over `slow_answerer` (`create_app`'s limits as given): yields its URL."""
+    with serving(create_app(slow_answerer, **limits)) as url:
+        yield url
+
+
+def timed_post(url, body, timeout=60, transport=None):
+    """`(response, seconds)`; the response is None when the client gave up first (and closed)."""
+    began = time.perf_counter()
+    try:
+        if transport is None:
+            response = post(url, body, timeout=timeout)
+        else:
+            with httpx.Client(transport=transport, timeout=timeout) as client:
+                response = client.post(url + "/answer", json=body)
+    except httpx.TimeoutException:
+        response = None
+    return response, time.perf_counter() - began
+
+
+def queue(url):
+    return httpx.get(url + "/health", timeout=10).json()["queue"]
+
+
+def wait_for_queue(url, condition, seconds=20):
+    """The /health queue once `condition(queue)` holds (polled for at most `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while not condition(current := queue(url)):
+        assert time.monotonic() < deadline, current
+        time.sleep(0.02)
+    return current
+
+
+def send_and_close(url, body, cut=None):
+    """Send `POST /answer` over a raw socket (only `cut` bytes of the body, if given), then close
+    the connection without reading the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST /answer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(head + body[:cut])
+
+
+def wait_until(condition, seconds=20):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def settled(model, quiet=0.5, seconds=30):
+    """The windows `model` has run, once it has run none for `quiet` seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        windows = model.windows
+        time.sleep(quiet)
+        if model.windows == windows:
+            return windows
+    raise AssertionError("the model kept running")
+
+
+def test_abandoned_long_requests_do_not_delay_a_later_short_one(slow_answerer, answerer):
+    long_windows = count_windows(answerer, parse_request(json.dumps(LONG), 10_000))
+    assert long_windows == 40
+    model = slow_answerer.model
+    with slow_server(slow_answerer) as url:
+        alone, long_seconds = timed_post(url, LONG)  # one long request's model time
+        assert alone.status_code == 200
+        ran = model.windows
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            given_up = list(pool.map(lambda _: timed_post(url, LONG, timeout=0.4), range(4)))
+        assert [response for response, _ in given_up] == [None] * 4
+        short, short_seconds = timed_post(url, SHORT)
+        assert short.status_code == 200 and short.json()["answer"] == "london"
+        abandoned_windows = settled(model) - ran - 1
+    print(
+        f"one long request alone: {long_seconds:.2f} s; a short one after 4 abandoned: "
+        f"{short_seconds:.2f} s; windows run for the abandoned: {abandoned_windows} of 160"
+    )
+    # Before: the four were answered first (4 x 40 windows), the short one waited for all of them.
+    assert short_seconds < long_seconds, (short_seconds, long_seconds)
+    assert abandoned_windows < long_windows, abandoned_windows
+
+
+def test_a_short_request_takes_a_turn_while_long_ones_are_answered(slow_answerer):
+    model = slow_answerer.model
+    with slow_server(slow_answerer) as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        _, long_seconds = timed_post(url, LONG)
+        ran = model.windows
+        running = [pool.submit(timed_post, url, LONG) for _ in range(2)]
+        wait_until(lambda: model.windows >= ran + 4)  # a long one's first turn is done
+        short, short_seconds = timed_post(url, SHORT)
+        longs = [future.result()[0] for future in running]
+    assert short.status_code == longs[0].status_code == longs[1].status_code == 200
+    print(f"long alone: {long_seconds:.2f} s; a short one sent during two: {short_seconds:.2f} s")
+    # Before: the short request waited for all of the long ones' windows.
+    assert short_seconds < long_seconds / 2, (short_seconds, long_seconds)
+
+
+def test_a_client_address_with_many_long_requests_gets_one_turn_in_two(slow_answerer):
+    """Client A (from 127.0.0.2) sends three long requests, then B (from 127.0.0.3) one: the turns
+    alternate between the addresses, so B's takes about twice its time alone, not four times."""
+    model = slow_answerer.model
+
+    def from_address(address):
+        transport = httpx.HTTPTransport(local_address=address)
+        return lambda: timed_post(url, LONG, transport=transport)
+
+    with slow_server(slow_answerer) as url, concurrent.futures.ThreadPoolExecutor(3) as pool:
+        _, long_seconds = timed_post(url, LONG)
+        ran = model.windows
+        a_requests = [pool.submit(from_address("127.0.0.2")) for _ in range(3)]
+        wait_until(lambda: model.windows >= ran + 4)
+        b_response, b_seconds = from_address("127.0.0.3")()
+        assert all(future.result()[0].status_code == 200 for future in a_requests)
+    assert b_response.status_code == 200
+    print(f"long alone: {long_seconds:.2f} s; B's long one behind A's three: {b_seconds:.2f} s")
+    # First come, first served (before), B waited for A's 120 windows and then ran its 40.
+    assert b_seconds < 2.6 * long_seconds, (b_seconds, long_seconds)
+
+
+def test_health_shows_the_queue_depth(slow_answerer):
+    with slow_server(slow_answerer) as url, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert queue(url) == {
+            "requests": 0,
+            "windows": 0,
+            "max_requests": 64,
+            "max_request_windows": 128,
+        }
+        running = pool.submit(timed_post, url, LONG)
+        busy = wait_for_queue(url, lambda queue: queue["requests"] == 1)
+        assert 0 < busy["windows"] <= 40
+        assert running.result()[0].status_code == 200
+        assert wait_for_queue(url, lambda queue: queue["requests"] == 0)["windows"] == 0
+
+
+def test_a_full_queue_gives_503_with_retry_after(slow_answerer):
+    with slow_server(slow_answerer, max_queue=2) as url:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            waiting = [pool.submit(timed_post, url, LONG, 3) for _ in range(2)]
+            wait_for_queue(url, lambda queue: queue["requests"] == 2)
+            refused = post(url, SHORT)
+            assert [future.result()[0] for future in waiting] == [None, None]  # they give up
+        assert refused.status_code == 503
+        assert "the limit is 2" in refused.json()["error"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 600
+        wait_for_queue(url, lambda queue: queue["requests"] == 0)
+        assert post(url, SHORT).status_code == 200
+
+
+def test_a_request_over_the_window_budget_gets_413_with_its_size(server, answerer):
+    body = {"question": QUESTION, "context": CONTEXT * 70}
+    windows = count_windows(answerer, parse_request(json.dumps(body), 10_000))
+    response = post(server, body)
+    assert response.status_code == 413
+    message = response.json()["error"]
+    assert re.search(rf"makes {windows} windows of 48 tokens; the limit is 30 windows", message)
+
+
+class Records(logging.Handler):
+    """Keeps every log record it sees."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def recorded_logs():
+    """The records of the server's and uvicorn's loggers (uvicorn's do not reach the root)."""
+    records = Records()
+    loggers = [logging.getLogger(name) for name in ("keras_qa.server", "uvicorn", "")]
+    levels = [logger.level for logger in loggers]
+    loggers[0].setLevel(logging.INFO)
+    for logger in loggers:
+        logger.addHandler(records)
+    try:
+        yield records.records
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(records)
+            logger.setLevel(level)
+
+
+def test_each_client_that_goes_away_logs_one_line_and_no_traceback(slow_answerer):
+    with slow_server(slow_answerer) as url:
+        with recorded_logs() as records:
+            assert timed_post(url, LONG, timeout=0.3)[0] is None  # gives up waiting
+            send_and_close(url, json.dumps(SHORT).encode(), cut=10)  # goes away mid-body
+            deadline = time.monotonic() + 10
+            while len({id(record) for record in records}) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # anything more would come now
+        records = list({id(record): record for record in records}.values())  # root sees them too
+        messages = [record.getMessage() for record in records]
+        assert len(records) == 2, messages
+        assert all(record.name == "keras_qa.server" for record in records), messages
+        assert all(
+            record.exc_info is None and "\n" not in text for record, text in zip(records, messages)
+        )
+        assert "went away; its request of 40 windows was dropped" in messages[0]
+        assert "went away while sending its request" in messages[1]
+        wait_for_queue(url, lambda queue: queue["requests"] == 0)
+
+
+def rss_mb():
+    """This process's resident memory (the server runs in it, in a thread), in MB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def test_memory_stays_flat_over_mixed_and_abandoned_requests(server):
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("reads the resident memory from /proc")
+    client = httpx.Client(base_url=server, timeout=60)  # one client: making one costs ~50 ms
+    statuses = {
+        json.dumps(SHORT): 200,
+        "[" * 10_000: 400,
+        json.dumps({"question": QUESTION, "context": CONTEXT * 70}): 413,
+        json.dumps({"question": " ", "context": CONTEXT}): 422,
+    }
+    long = json.dumps({"question": QUESTION, "context": CONTEXT * 40}).encode()
+
+    def send(index):
+        """One of: a request the client abandons once sent, or mid-body, or one of `statuses`."""
+        kind = index % (len(statuses) + 2)
+        if kind >= len(statuses):
+            return send_and_close(server, long, cut=None if kind == len(statuses) else 100)
+        body, status = list(statuses.items())[kind]
+        assert client.post("/answer", content=body).status_code == status
+
+    with client, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(send, range(100)))
+        wait_for_queue(server, lambda queue: queue["requests"] == 0)
+        after_100 = rss_mb()
+        list(pool.map(send, range(100, 1_000)))
+        wait_for_queue(server, lambda queue: queue["requests"] == 0)
+        after_1000 = rss_mb()
+        assert client.post("/answer", json=SHORT).json()["answer"] == "london"
+    print(f"RSS after 100 requests: {after_100:.1f} MB, after 1,000: {after_1000:.1f} MB")
+    assert after_1000 <= 1.10 * after_100, (after_100, after_1000)
 
 
 def browser_available():

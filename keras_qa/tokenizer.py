@@ -28,6 +28,7 @@ import numpy as np
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 from keras_qa import sources
+from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json, read_json_object
 from keras_qa.saving import tokenizer_directory
 
@@ -93,7 +94,7 @@ class QATokenizer:
             if token not in token_to_id
         ]
         if missing:
-            raise ValueError(
+            raise ModelFileError(
                 f"The vocabulary lacks the special token(s) {missing}; a WordPiece vocabulary for "
                 "question answering needs [UNK], [CLS], [SEP] and [PAD] (or the names you pass)."
             )
@@ -301,7 +302,7 @@ def _from_hugging_face_folder(folder):
     fast = read_json_object(os.path.join(folder, "tokenizer.json"))
     if not os.path.isfile(vocabulary_path):
         model_type = (fast.get("model") or {}).get("type")
-        raise ValueError(
+        raise ModelFileError(
             f"{folder}: no {VOCABULARY_FILE} found. keras-qa builds WordPiece tokenizers (BERT, "
             "DistilBERT, MiniLM); "
             + (
@@ -333,14 +334,14 @@ def _from_keras_hub_folder(folder):
     config = read_json(os.path.join(folder, "tokenizer.json"), missing_ok=True)
     vocabulary_path = os.path.join(folder, "assets", "tokenizer", "vocabulary.txt")
     if config is None or not os.path.isfile(vocabulary_path):
-        raise ValueError(
+        raise ModelFileError(
             f"{folder}: a KerasHub preset folder needs tokenizer.json and "
             "assets/tokenizer/vocabulary.txt (written by tokenizer.save_to_preset); "
             "only WordPiece tokenizers are supported."
         )
     settings = config.get("config", {})
     if "suffix_indicator" not in settings and "lowercase" not in settings:
-        raise ValueError(
+        raise ModelFileError(
             f"{folder}: the preset's tokenizer ({config.get('class_name')}) is not a WordPiece "
             "tokenizer; keras-qa supports BERT-family WordPiece vocabularies only."
         )
@@ -357,7 +358,7 @@ def _from_keras_hub_folder(folder):
 def _from_keras_hub_tokenizer(tokenizer):
     vocabulary = tokenizer.vocabulary
     if vocabulary is None or not hasattr(tokenizer, "suffix_indicator"):
-        raise ValueError(
+        raise ModelFileError(
             f"{type(tokenizer).__name__} is not a WordPiece tokenizer with a vocabulary; keras-qa "
             "supports BERT-family WordPiece vocabularies only."
         )

@@ -161,7 +161,7 @@ def recipe_settings(recipe="quickstart", **overrides):
     5e-05
     """
     if recipe not in RECIPES:
-        raise ValueError(f"Unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
+        raise SettingsError(f"Unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
     return TrainSettings(**{**RECIPES[recipe], **overrides})
 
 
@@ -308,7 +308,7 @@ def load_split(source, split, role, limit=None):
     if limit is not None:
         examples = examples[:limit]
     if not examples:
-        raise ValueError(f"No {role} examples in {source!r} (split {split!r}).")
+        raise SettingsError(f"No {role} examples in {source!r} (split {split!r}).")
     return examples
 
 

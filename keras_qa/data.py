@@ -10,7 +10,10 @@ SQuAD v2.0 questions marked `is_impossible` have empty answer lists.
 
 Sources:
 - `"bundled"`: the official SQuAD v1.1 dev set shipped inside keras-qa (CC BY-SA 4.0), with the splits
-  `"train"` (articles 0-37, 8,582 questions), `"eval"` (articles 38-47, 1,988) and `None` / `"all"`.
+  `"train"` (articles 0-37, 8,582 questions), `"eval"` (articles 38-47, 1,988) and `None` / `"all"`;
+  and the same questions over long contexts, `"train-long"`, `"eval-long"` and `"all-long"`: each
+  question's paragraph inside up to four neighbouring paragraphs of its article on each side
+  (`with_neighbouring_paragraphs`), so that a context spans several windows as a document would.
 - a path to a SQuAD-format `.json` or `.json.gz` file (v1.1 or v2.0); `split` is not used.
 - a path to a flat `.jsonl` (also `.jsonl.gz`) or `.parquet` file in the Hugging Face "squad" schema.
 - a Hugging Face dataset name such as `"squad"` or `"squad_v2"`, loaded through `datasets` (online only);
@@ -32,6 +35,10 @@ from keras_qa.files import read_json
 BUNDLED_SOURCES = ("bundled", "embedded")
 BUNDLED_FILE = "squad-v1.1-dev.json.gz"
 # Articles of the bundled dev set that make up each named split.
+# A bundled split's name with this suffix puts each paragraph inside its neighbours.
+LONG_SUFFIX = "-long"
+LONG_CONTEXT_RADIUS = 4
+PARAGRAPH_SEPARATOR = "\n\n"
 BUNDLED_SPLITS = {
     "train": range(0, 38),
     "eval": range(38, 48),
@@ -127,14 +134,61 @@ def bundled_path():
 
 def _load_bundled(split, on_error):
     split = "all" if split is None else split
-    if split not in BUNDLED_SPLITS:
+    articles = split.removesuffix(LONG_SUFFIX)
+    if articles not in BUNDLED_SPLITS:
+        names = sorted(BUNDLED_SPLITS) + [name + LONG_SUFFIX for name in sorted(BUNDLED_SPLITS)]
         raise ValueError(
-            f"Unknown split {split!r} for the bundled SQuAD data; choose one of "
-            f"{sorted(BUNDLED_SPLITS)} or None."
+            f"Unknown split {split!r} for the bundled SQuAD data; choose one of {names} or None."
         )
     path = bundled_path()
     document = read_json(path, DataFormatError, parse_int=_parse_int)
-    return _parse_squad(document, path, on_error, articles=BUNDLED_SPLITS[split])
+    if split.endswith(LONG_SUFFIX):
+        document = with_neighbouring_paragraphs(document)
+    return _parse_squad(document, path, on_error, articles=BUNDLED_SPLITS[articles])
+
+
+def with_neighbouring_paragraphs(document, radius=LONG_CONTEXT_RADIUS):
+    """A SQuAD-format document whose paragraphs each sit inside their article's neighbours.
+
+    Each paragraph's context becomes itself with up to `radius` paragraphs of the same article before
+    and after it, joined by a blank line, and its answers' `answer_start` move by what now precedes
+    it; questions and ids stay. Deterministic, so scores over it can be compared.
+
+    Args:
+        document: a SQuAD-format document (`{"data": [{"title", "paragraphs": [...]}]}`).
+        radius: neighbouring paragraphs on each side.
+
+    Example:
+    >>> document = {"data": [{"title": "t", "paragraphs": [
+    ...     {"context": "One.", "qas": []},
+    ...     {"context": "Two cats.", "qas": [{"id": "q", "question": "What?",
+    ...         "answers": [{"text": "cats", "answer_start": 4}]}]}]}]}
+    >>> paragraph = with_neighbouring_paragraphs(document)["data"][0]["paragraphs"][1]
+    >>> paragraph["context"], paragraph["qas"][0]["answers"]
+    ('One.\n\nTwo cats.', [{'text': 'cats', 'answer_start': 10}])
+    """
+    articles = []
+    for article in document["data"]:
+        paragraphs = article["paragraphs"]
+        contexts = [paragraph["context"] for paragraph in paragraphs]
+        widened = []
+        for index, paragraph in enumerate(paragraphs):
+            first, last = max(0, index - radius), min(len(paragraphs), index + radius + 1)
+            shift = sum(len(text) + len(PARAGRAPH_SEPARATOR) for text in contexts[first:index])
+            questions = [
+                qa
+                | {
+                    "answers": [
+                        answer | {"answer_start": answer["answer_start"] + shift}
+                        for answer in qa.get("answers", [])
+                    ]
+                }
+                for qa in paragraph["qas"]
+            ]
+            context = PARAGRAPH_SEPARATOR.join(contexts[first:last])
+            widened.append(paragraph | {"context": context, "qas": questions})
+        articles.append(article | {"paragraphs": widened})
+    return document | {"data": articles}
 
 
 def _load_squad_json(path, on_error):

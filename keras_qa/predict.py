@@ -3,6 +3,7 @@
     python -m keras_qa.predict --model runs/quickstart --question "Who won?" --context "..."
     python -m keras_qa.predict --model runs/quickstart --question "Who won?" --context-file article.txt
     python -m keras_qa.predict --model runs/quickstart --squad-file dev-v1.1.json --output predictions.json
+    python -m keras_qa.predict --model runs/quickstart --squad-file bundled --split eval-long
 
 One question prints its answer as JSON (`{"answer", "score", "start", "end"}`, a list with --top-k > 1).
 A SQuAD file (any format `load_examples` reads) writes `{id: answer}` to --output and, when the file
@@ -30,7 +31,14 @@ def build_parser():
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--context", help="the text to find the answer in")
     source.add_argument("--context-file", help="a UTF-8 text file to find the answer in")
-    source.add_argument("--squad-file", help="answer every question of a SQuAD file")
+    source.add_argument(
+        "--squad-file",
+        help="answer every question of a SQuAD file (any source load_examples reads, 'bundled' too)",
+    )
+    parser.add_argument(
+        "--split",
+        help="with --squad-file bundled or a Hugging Face dataset: the split (eval, eval-long, ...)",
+    )
     parser.add_argument(
         "--output",
         default="predictions.json",
@@ -104,7 +112,8 @@ def _predict_file(args, options):
     from keras_qa.metrics import exact_match, squad_score, squad_version
 
     check_output_path(args.output)
-    examples = load_examples(args.squad_file)  # refuses empty questions and contexts, naming them
+    # load_examples refuses empty questions and contexts, naming them.
+    examples = load_examples(args.squad_file, split=args.split)
     answerer = cli.load_answerer(args)
     predictions = {}
     progress = keras.utils.Progbar(len(examples), unit_name="question")

@@ -429,3 +429,23 @@ def test_a_huge_bad_value_is_cut_short_in_the_message(tmp_path):
     with pytest.raises(DataFormatError, match="field 'title' must be a string") as e:
         keras_qa.load_examples(str(path))
     assert str(path) in str(e.value) and len(str(e.value)) < 500
+
+
+def test_the_long_split_puts_each_paragraph_inside_its_neighbours():
+    short = keras_qa.load_examples("bundled", split="eval")
+    long = keras_qa.load_examples("bundled", split="eval-long")
+    assert [e["id"] for e in long] == [e["id"] for e in short]
+    for a, b in zip(short, long):
+        assert a["question"] == b["question"] and a["answers"]["text"] == b["answers"]["text"]
+        assert a["context"] in b["context"]
+        shift = b["context"].index(a["context"])
+        for text, start, moved in zip(
+            a["answers"]["text"], a["answers"]["answer_start"], b["answers"]["answer_start"]
+        ):
+            assert moved == start + shift
+            assert b["context"][moved : moved + len(text)] == text  # the offsets cut the answers
+    mean_words = sum(len(e["context"].split()) for e in long) / len(long)
+    assert mean_words > 5 * sum(len(e["context"].split()) for e in short) / len(short)
+    assert keras_qa.load_examples("bundled", split="eval-long") == long  # deterministic
+    with pytest.raises(ValueError, match="'eval-long'"):
+        keras_qa.load_examples("bundled", split="dev-long")

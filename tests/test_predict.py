@@ -124,3 +124,22 @@ def test_an_output_that_cannot_be_written_is_refused_before_answering(
     with pytest.raises(SystemExit):
         main(["--model", tiny_trained_model, "--squad-file", str(data), "--output", str(blocked)])
     assert "cannot write in" in capsys.readouterr().err and not answered
+
+
+def test_a_bundled_split_can_be_scored(tiny_trained_model, tmp_path, capsys, monkeypatch):
+    answered = []
+
+    class Answerer:
+        def __call__(self, questions, contexts, **options):
+            answered.extend(contexts)
+            return [{"answer": "", "score": 0.0, "start": 0, "end": 0} for _ in questions]
+
+    monkeypatch.setattr(keras_qa.cli, "load_answerer", lambda args: Answerer())
+    output = tmp_path / "long.json"
+    main(["--model", tiny_trained_model, "--squad-file", "bundled", "--split", "eval-long"]
+         + ["--output", str(output)])
+    long = keras_qa.load_examples("bundled", split="eval-long")
+    assert answered == [e["context"] for e in long]
+    assert set(json.loads(output.read_text())) == {e["id"] for e in long}
+    out = capsys.readouterr().out
+    assert "SQuAD v1.1: EM" in out and "F1 0.00" in out  # empty answers score nothing

@@ -8,12 +8,21 @@ its best candidate over all of its windows, cut from the original context throug
 For SQuAD v2.0, the null score of an example is the smallest [CLS] score (start + end logit at index 0)
 over its windows, and the empty answer wins when null score > best score + `null_threshold`.
 
+Spans of different windows of one long context compete by their score; `window_scores` offers ways to
+put the windows on one scale first (`WINDOW_SCORES`).
+
 Everything is computed with array operations over all windows at once.
 """
 
 import numpy as np
 
 from keras_qa.features import CLS_INDEX
+
+# How spans of different windows are made comparable: "raw" start + end logits (utils_qa.py);
+# "null_relative", each window's logits less its [CLS] logits (a span must beat its own window's
+# "not here"); "window_softmax", log-probabilities over each window's context tokens and [CLS] (the
+# question-answering pipeline's score).
+WINDOW_SCORES = ("raw", "null_relative", "window_softmax")
 
 
 def decode_spans(
@@ -138,6 +147,7 @@ def decode_answers(
     max_answer_length=30,
     null_threshold=None,
     return_scores=False,
+    window_score="raw",
 ):
     """The best answer text of every example.
 
@@ -151,6 +161,8 @@ def decode_answers(
             "" when the null score exceeds the best span score by more than this.
         return_scores: also return, per id, `{"score", "null_score", "null_odds"}`, where
             `null_odds = null_score - score` (a no-answer score for `squad_score`).
+        window_score: how spans of different windows compete (`WINDOW_SCORES`); the null score is
+            on the same scale.
 
     Returns:
         `{id: answer text}`, and the scores dict when `return_scores` is True. An example with no
@@ -166,29 +178,63 @@ def decode_answers(
     >>> [answers[e["id"]] in e["context"] for e in examples]
     [True, True, True]
     """
+    start_scores, end_scores = window_scores(
+        start_logits, end_logits, features.get("offsets"), window_score
+    )
     spans = decode_spans(
         features,
-        start_logits,
-        end_logits,
+        start_scores,
+        end_scores,
         num_examples=len(examples),
         n_best=n_best,
         max_answer_length=max_answer_length,
     )
+    answers, scores = _texts_and_scores(examples, spans, null_threshold)
+    return (answers, scores) if return_scores else answers
+
+
+def _texts_and_scores(examples, spans, null_threshold):
+    """Each example's best span cut from its context ("" for none, or for "no answer" under a
+    `null_threshold`), and its scores."""
     answers, scores = {}, {}
     for i, example in enumerate(examples):
         score = float(spans["score"][i, 0])
         null_score = float(spans["null_score"][i])
+        text = ""
         if np.isfinite(score):
-            start, end = spans["start_char"][i, 0], spans["end_char"][i, 0]
-            text = example["context"][start:end]
-        else:
-            text = ""
+            text = example["context"][spans["start_char"][i, 0] : spans["end_char"][i, 0]]
         if null_threshold is not None and null_score > score + null_threshold:
             text = ""
         answers[example["id"]] = text
-        scores[example["id"]] = {"score": score, "null_score": null_score}
-        scores[example["id"]]["null_odds"] = null_score - score
-    return (answers, scores) if return_scores else answers
+        scores[example["id"]] = {
+            "score": score,
+            "null_score": null_score,
+            "null_odds": null_score - score,
+        }
+    return answers, scores
+
+
+def window_scores(start_logits, end_logits, offsets, method="raw"):
+    """Start and end scores put on one scale across windows (see `WINDOW_SCORES`).
+
+    Example:
+    >>> offsets = np.array([[[-1, -1], [0, 3]], [[-1, -1], [4, 7]]])
+    >>> start = np.array([[5.0, 2.0], [0.0, 1.0]])
+    >>> window_scores(start, start, offsets, "null_relative")[0]
+    array([[ 0., -3.],
+           [ 0.,  1.]], dtype=float32)
+    """
+    if method == "raw":
+        return np.asarray(start_logits, np.float32), np.asarray(end_logits, np.float32)
+    if method == "null_relative":
+        start, end = (np.asarray(x, np.float32) for x in (start_logits, end_logits))
+        return start - start[:, CLS_INDEX, None], end - end[:, CLS_INDEX, None]
+    if method == "window_softmax":
+        return (
+            window_log_probabilities(start_logits, offsets),
+            window_log_probabilities(end_logits, offsets),
+        )
+    raise ValueError(f"window_score must be one of {', '.join(WINDOW_SCORES)}; got {method!r}")
 
 
 def window_log_probabilities(logits, offsets):

@@ -181,3 +181,25 @@ def test_training_features_are_rejected(minilm_tokenizer):
     logits = np.zeros(features["token_ids"].shape, np.float32)
     with pytest.raises(ValueError, match="prepare_eval_features"):
         keras_qa.decode_answers([example], features, logits, logits)
+
+
+def test_window_scores_let_the_window_that_does_not_say_not_here_win():
+    """Two windows of one context: the first scores its span higher, but says "not here" louder."""
+    context = "aaa bbb ccc ddd"
+    example = {"id": "q", "context": context, "question": "?", "answers": {"text": [], "answer_start": []}}
+    outside = [-1, -1]
+    features = {
+        "offsets": np.array(
+            [[outside, [0, 3], [4, 7], outside], [outside, [8, 11], [12, 15], outside]]
+        ),
+        "example_index": np.array([0, 0]),
+    }
+    start = np.array([[9.0, 5.0, 0.0, -1e9], [0.0, 4.0, 0.0, -1e9]])
+    end = start.copy()
+    answers = {
+        method: keras_qa.decode_answers([example], features, start, end, window_score=method)["q"]
+        for method in ("raw", "null_relative", "window_softmax")
+    }
+    assert answers == {"raw": "aaa", "null_relative": "ccc", "window_softmax": "ccc"}
+    with pytest.raises(ValueError, match="window_score must be one of"):
+        keras_qa.decode_answers([example], features, start, end, window_score="max")

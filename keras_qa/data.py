@@ -13,7 +13,7 @@ Sources:
   `"train"` (articles 0-37, 8,582 questions), `"eval"` (articles 38-47, 1,988) and `None` / `"all"`;
   and the same questions over long contexts, `"train-long"`, `"eval-long"` and `"all-long"`: each
   question's paragraph inside up to four neighbouring paragraphs of its article on each side
-  (`with_neighbouring_paragraphs`), so that a context spans several windows as a document would.
+  (`with_neighbouring_contexts`), so that a context spans several windows as a document would.
 - a path to a SQuAD-format `.json` or `.json.gz` file (v1.1 or v2.0); `split` is not used.
 - a path to a flat `.jsonl` (also `.jsonl.gz`) or `.parquet` file in the Hugging Face "squad" schema.
 - a Hugging Face dataset name such as `"squad"` or `"squad_v2"`, loaded through `datasets` (online only);
@@ -142,54 +142,59 @@ def _load_bundled(split, on_error):
         )
     path = bundled_path()
     document = read_json(path, DataFormatError, parse_int=_parse_int)
-    if split.endswith(LONG_SUFFIX):
-        document = with_neighbouring_paragraphs(document)
-    return _parse_squad(document, path, on_error, articles=BUNDLED_SPLITS[articles])
+    examples = _parse_squad(document, path, on_error, articles=BUNDLED_SPLITS[articles])
+    return with_neighbouring_contexts(examples) if split.endswith(LONG_SUFFIX) else examples
 
 
-def with_neighbouring_paragraphs(document, radius=LONG_CONTEXT_RADIUS):
-    """A SQuAD-format document whose paragraphs each sit inside their article's neighbours.
+def with_neighbouring_contexts(examples, radius=LONG_CONTEXT_RADIUS):
+    """The examples, each context set inside up to `radius` neighbouring contexts of its title.
 
-    Each paragraph's context becomes itself with up to `radius` paragraphs of the same article before
-    and after it, joined by a blank line, and its answers' `answer_start` move by what now precedes
-    it; questions and ids stay. Deterministic, so scores over it can be compared.
+    Contexts of one title (an article) keep the order in which they first appear; each example's
+    context becomes itself with up to `radius` of them before and after it, joined by a blank line, and
+    its answers' `answer_start` move by what now precedes it. Questions and ids stay. Deterministic, so
+    that scores over it compare. Examples without a title are neighbours of each other.
 
     Args:
-        document: a SQuAD-format document (`{"data": [{"title", "paragraphs": [...]}]}`).
-        radius: neighbouring paragraphs on each side.
+        examples: examples in `load_examples`' schema.
+        radius: neighbouring contexts on each side.
 
     Example:
-    >>> document = {"data": [{"title": "t", "paragraphs": [
-    ...     {"context": "One.", "qas": []},
-    ...     {"context": "Two cats.", "qas": [{"id": "q", "question": "What?",
-    ...         "answers": [{"text": "cats", "answer_start": 4}]}]}]}]}
-    >>> paragraph = with_neighbouring_paragraphs(document)["data"][0]["paragraphs"][1]
-    >>> paragraph["context"], paragraph["qas"][0]["answers"]
-    ('One.\n\nTwo cats.', [{'text': 'cats', 'answer_start': 10}])
+    >>> examples = [
+    ...     {"id": "a", "title": "t", "context": "One.", "question": "?",
+    ...      "answers": {"text": ["One"], "answer_start": [0]}},
+    ...     {"id": "b", "title": "t", "context": "Two cats.", "question": "?",
+    ...      "answers": {"text": ["cats"], "answer_start": [4]}}]
+    >>> widened = with_neighbouring_contexts(examples)[1]
+    >>> widened["context"], widened["answers"]
+    ('One.\n\nTwo cats.', {'text': ['cats'], 'answer_start': [10]})
     """
-    articles = []
-    for article in document["data"]:
-        paragraphs = article["paragraphs"]
-        contexts = [paragraph["context"] for paragraph in paragraphs]
-        widened = []
-        for index, paragraph in enumerate(paragraphs):
-            first, last = max(0, index - radius), min(len(paragraphs), index + radius + 1)
-            shift = sum(len(text) + len(PARAGRAPH_SEPARATOR) for text in contexts[first:index])
-            questions = [
-                qa
-                | {
-                    "answers": [
-                        answer | {"answer_start": answer["answer_start"] + shift}
-                        for answer in qa.get("answers", [])
-                    ]
-                }
-                for qa in paragraph["qas"]
-            ]
-            context = PARAGRAPH_SEPARATOR.join(contexts[first:last])
-            widened.append(paragraph | {"context": context, "qas": questions})
-        articles.append(article | {"paragraphs": widened})
-    return document | {"data": articles}
-
+    articles = {}
+    for example in examples:
+        articles.setdefault(example["title"], {}).setdefault(example["context"], None)
+    articles = {title: list(contexts) for title, contexts in articles.items()}
+    positions = {
+        (title, context): index
+        for title, contexts in articles.items()
+        for index, context in enumerate(contexts)
+    }
+    widened = []
+    for example in examples:
+        contexts = articles[example["title"]]
+        index = positions[(example["title"], example["context"])]
+        first, last = max(0, index - radius), min(len(contexts), index + radius + 1)
+        shift = sum(len(text) + len(PARAGRAPH_SEPARATOR) for text in contexts[first:index])
+        answers = example["answers"]
+        widened.append(
+            example
+            | {
+                "context": PARAGRAPH_SEPARATOR.join(contexts[first:last]),
+                "answers": {
+                    "text": list(answers["text"]),
+                    "answer_start": [start + shift for start in answers["answer_start"]],
+                },
+            }
+        )
+    return widened
 
 def _load_squad_json(path, on_error):
     return _parse_squad(read_json(path, DataFormatError, parse_int=_parse_int), path, on_error)

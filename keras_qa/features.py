@@ -77,6 +77,29 @@ def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128):
     return features
 
 
+def not_here_windows(features, count, seed=0):
+    """A sample of `count` training windows labelled [CLS] ("the answer is not here"), as features.
+
+    Args:
+        features: training features (`prepare_train_features`).
+        count: how many to take (fewer when there are fewer).
+        seed: the sample's seed.
+    """
+    rows = np.flatnonzero(features["start_positions"] == CLS_INDEX)
+    count = min(int(count), len(rows))
+    rows = np.sort(np.random.default_rng(seed).choice(rows, count, replace=False))
+    return {name: values[rows] for name, values in features.items()}
+
+
+def concatenate_features(first, second):
+    """The windows of two features dicts, one after the other; `second`'s example indices are moved
+    past `first`'s so that they stay distinct."""
+    shift = int(first["example_index"].max()) + 1 if len(first["example_index"]) else 0
+    joined = {name: np.concatenate([first[name], second[name]]) for name in first}
+    joined["example_index"][len(first["example_index"]) :] += shift
+    return joined
+
+
 class _Windows:
     """The windows of a list of examples: which tokens go where, computed once."""
 

@@ -34,10 +34,15 @@ from keras_qa.checkpoints import (
     restore,
     state_to_resume,
 )
-from keras_qa.data import BUNDLED_SOURCES, load_examples
+from keras_qa.data import BUNDLED_SOURCES, load_examples, with_neighbouring_contexts
 from keras_qa.errors import SettingsError
 from keras_qa.evaluation import EpochEvaluation, evaluate_answers
-from keras_qa.features import prepare_eval_features, prepare_train_features
+from keras_qa.features import (
+    concatenate_features,
+    not_here_windows,
+    prepare_eval_features,
+    prepare_train_features,
+)
 from keras_qa.files import ensure_writable_directory, write_json_atomically
 from keras_qa.model import QuestionAnsweringModel
 from keras_qa.optimization import make_optimizer
@@ -132,6 +137,12 @@ class TrainSettings:
     eval_every_epoch: bool = setting(
         False, "also score the eval data after every epoch (adds eval_f1 to the history)"
     )
+    long_context_share: float = setting(
+        0.0,
+        "add this many windows per training window (0.3: 3 in 10 more) from long contexts (each "
+        "question's context among its neighbours, as the *-long splits) that do not hold the "
+        "answer: they teach windows to say 'not here'",
+    )
 
 
 RECIPES = {
@@ -208,7 +219,12 @@ _MINIMUM = {
     "max_answer_length": 1,
 }
 # Settings that are shares or rates: [lowest, highest).
-_RANGES = {"warmup": (0.0, 1.0), "weight_decay": (0.0, math.inf), "dropout": (0.0, 1.0)}
+_RANGES = {
+    "warmup": (0.0, 1.0),
+    "weight_decay": (0.0, math.inf),
+    "dropout": (0.0, 1.0),
+    "long_context_share": (0.0, math.inf),
+}
 
 
 def _setting_problem(field, value):
@@ -290,6 +306,7 @@ def _fine_tune(settings, verbose, callbacks):
 
     metrics = {"backend": backend_name(), "dtype_policy": policy}
     metrics |= {"train_examples": len(data.train_examples), **throughput}
+    metrics["long_context_windows"] = data.long_context_windows
     metrics |= {"history": state["history"], "step_history": state["steps"]}
     if data.eval_examples is not None:
         metrics["eval"] = _evaluate(model, data, settings, verbose)
@@ -329,6 +346,23 @@ class _Data:
         self.train_features = prepare_train_features(
             self.train_examples, self.tokenizer, settings.max_length, settings.doc_stride
         )
+        self.long_context_windows = 0
+        if settings.long_context_share:
+            self._add_long_context_windows()
+
+    def _add_long_context_windows(self):
+        """Windows of long contexts that do not hold the answer, sampled to the asked share."""
+        settings = self.settings
+        long_features = prepare_train_features(
+            with_neighbouring_contexts(self.train_examples),
+            self.tokenizer,
+            settings.max_length,
+            settings.doc_stride,
+        )
+        count = round(settings.long_context_share * len(self.train_features["example_index"]))
+        extra = not_here_windows(long_features, count, settings.seed)
+        self.long_context_windows = len(extra["example_index"])
+        self.train_features = concatenate_features(self.train_features, extra)
 
     @functools.cached_property
     def eval_features(self):

@@ -300,3 +300,26 @@ def test_a_context_too_long_to_featurise_is_refused_at_once(minilm_tokenizer):
     examples = [make_example("a short one.", "What?"), make_example(document, "What?", qid="long")]
     with pytest.raises(ValueError, match=r"Example 1 \(id 'long'\): the context has 1,000,005"):
         keras_qa.prepare_eval_features(examples, minilm_tokenizer)
+
+
+def test_not_here_windows_come_from_long_contexts_labelled_cls(minilm_tokenizer, bundled_examples):
+    from keras_qa.data import with_neighbouring_contexts
+    from keras_qa.features import concatenate_features, not_here_windows
+
+    examples = bundled_examples[:40]
+    short = keras_qa.prepare_train_features(examples, minilm_tokenizer, 128, 32)
+    long = keras_qa.prepare_train_features(
+        with_neighbouring_contexts(examples), minilm_tokenizer, 128, 32
+    )
+    extra = not_here_windows(long, 30, seed=1)
+    assert len(extra["example_index"]) == 30
+    assert (extra["start_positions"] == 0).all() and (extra["end_positions"] == 0).all()
+    assert extra.keys() == long.keys()
+    again = not_here_windows(long, 30, seed=1)
+    assert all(np.array_equal(extra[name], again[name]) for name in extra)  # seeded
+    assert len(not_here_windows(long, 10**6)["example_index"]) == (long["start_positions"] == 0).sum()
+    joined = concatenate_features(short, extra)
+    windows = len(short["example_index"])
+    assert len(joined["token_ids"]) == windows + 30
+    np.testing.assert_array_equal(joined["token_ids"][windows:], extra["token_ids"])
+    assert joined["example_index"][windows:].min() > short["example_index"].max()

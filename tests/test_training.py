@@ -264,3 +264,16 @@ def test_a_user_mistake_on_the_command_line_is_one_line_without_traceback(tmp_pa
     assert "Traceback" not in done.stderr
     debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=300)
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "SettingsError" in debug.stderr
+
+
+def test_long_context_windows_are_added_at_the_asked_share(tiny_preset, tiny_data, tmp_path):
+    settings = tiny_settings(
+        tiny_preset, tiny_data, tmp_path, eval_data=None, epochs=1, long_context_share=0.5
+    )
+    metrics = fine_tune(settings, verbose=0)
+    plain = fine_tune(
+        tiny_settings(tiny_preset, tiny_data, tmp_path / "plain", eval_data=None, epochs=1),
+        verbose=0,
+    )
+    assert metrics["long_context_windows"] == round(0.5 * plain["train_windows"]) > 0
+    assert metrics["train_windows"] == plain["train_windows"] + metrics["long_context_windows"]

@@ -166,7 +166,7 @@ def with_neighbouring_contexts(examples, radius=LONG_CONTEXT_RADIUS):
     ...      "answers": {"text": ["cats"], "answer_start": [4]}}]
     >>> widened = with_neighbouring_contexts(examples)[1]
     >>> widened["context"], widened["answers"]
-    ('One.\n\nTwo cats.', {'text': ['cats'], 'answer_start': [10]})
+    ('One.\\n\\nTwo cats.', {'text': ['cats'], 'answer_start': [10]})
     """
     articles = {}
     for example in examples:

@@ -46,7 +46,8 @@ def test_random_logits_decode_like_hugging_face_utils_qa(dev_sample):
     end_logits = rng.normal(size=shape).astype(np.float32)
     for n_best, max_answer_length in [(20, 30), (5, 4)]:
         ours = keras_qa.decode_answers(
-            examples, features, start_logits, end_logits, n_best, max_answer_length
+            examples, features, start_logits, end_logits, n_best, max_answer_length,
+            window_score="raw",  # utils_qa.py's rule
         )
         assert ours == utils_qa_reference(
             examples, features, start_logits, end_logits, n_best, max_answer_length
@@ -139,6 +140,7 @@ def test_best_span_over_all_windows_wins(minilm_tokenizer):
 
 
 def test_squad_v2_null_answer_uses_the_smallest_cls_score(minilm_tokenizer):
+    """With raw scores (utils_qa.py's rule) the null score is the smallest [CLS] score."""
     example, features = long_example(minilm_tokenizer)
     windows = len(features["example_index"])
     start_logits = np.zeros(features["token_ids"].shape, np.float32)
@@ -147,18 +149,25 @@ def test_squad_v2_null_answer_uses_the_smallest_cls_score(minilm_tokenizer):
     start_logits[1, positions[0]] = end_logits[1, positions[0]] = 2.0  # best span: 4.0
     start_logits[:, 0] = end_logits[:, 0] = np.linspace(3.0, 5.0, windows)  # null: min 6.0
     answers, scores = keras_qa.decode_answers(
-        [example], features, start_logits, end_logits, null_threshold=0.0, return_scores=True
+        [example], features, start_logits, end_logits, null_threshold=0.0, return_scores=True,
+        window_score="raw",
     )
     assert answers == {"q0": ""}
     assert scores["q0"]["null_score"] == pytest.approx(6.0)
     assert scores["q0"]["score"] == pytest.approx(4.0)
-    assert (
-        keras_qa.decode_answers([example], features, start_logits, end_logits, null_threshold=2.5)[
-            "q0"
-        ]
-        != ""
+    raw = {"window_score": "raw"}
+    answer = keras_qa.decode_answers(
+        [example], features, start_logits, end_logits, null_threshold=2.5, **raw
     )
-    assert keras_qa.decode_answers([example], features, start_logits, end_logits)["q0"] != ""
+    assert answer["q0"] != ""
+    assert keras_qa.decode_answers([example], features, start_logits, end_logits, **raw)["q0"] != ""
+    # Relative to its own window's [CLS] (the default), the span scores 4 less that window's [CLS]
+    # score (over 6), so under a threshold of 0 the window's "not here" wins.
+    relative = keras_qa.decode_answers(
+        [example], features, start_logits, end_logits, null_threshold=0.0, return_scores=True
+    )
+    assert relative[0] == {"q0": ""}
+    assert relative[1]["q0"]["null_score"] == 0.0
 
 
 def test_top_k_spans_are_sorted_and_distinct(minilm_tokenizer):

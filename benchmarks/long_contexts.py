@@ -1,0 +1,63 @@
+"""EM / F1 of a trained model over short and long contexts, for each way windows compete.
+
+    python benchmarks/long_contexts.py --model runs/quickstart [--splits eval,eval-long]
+        [--output long_contexts.json]
+
+For each bundled split, the model's logits are computed once (`predict_logits`) and decoded with each
+of `keras_qa.postprocess.WINDOW_SCORES`; the official SQuAD v1.1 EM and F1 of each are printed as a
+Markdown table and written to `--output`. `eval-long` puts each question's paragraph inside up to four
+neighbouring paragraphs of its article, so that most contexts span several windows.
+"""
+
+import argparse
+import json
+import time
+
+import keras_qa.cli  # noqa: F401 - quiets TensorFlow's logs before Keras loads it
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
+    parser.add_argument("--splits", default="eval,eval-long", help="bundled splits, comma-separated")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per model call")
+    parser.add_argument("--output", help="also write the scores here as JSON")
+    args = parser.parse_args(argv)
+
+    import keras_qa
+    from keras_qa.postprocess import WINDOW_SCORES
+
+    model, tokenizer, config = keras_qa.load_trained_model(args.model)
+    results = {}
+    for split in args.splits.split(","):
+        examples = keras_qa.load_examples("bundled", split=split)
+        features = keras_qa.prepare_eval_features(
+            examples, tokenizer, config["max_length"], config["doc_stride"]
+        )
+        began = time.perf_counter()
+        start, end = keras_qa.predict_logits(model, features, args.batch_size)
+        seconds = time.perf_counter() - began
+        for method in WINDOW_SCORES:
+            answers = keras_qa.decode_answers(examples, features, start, end, window_score=method)
+            scores = keras_qa.squad_score(answers, examples)
+            results[f"{split}/{method}"] = {
+                "exact_match": scores["exact_match"],
+                "f1": scores["f1"],
+                "windows": len(features["example_index"]),
+                "predict_seconds": seconds,
+            }
+            print(f"{split} {method}: EM {scores['exact_match']:.2f}  F1 {scores['f1']:.2f}")
+    print("\n| decoding | " + " | ".join(args.splits.split(",")) + " |")
+    print("| --- |" + " --- |" * len(args.splits.split(",")))
+    for method in WINDOW_SCORES:
+        cells = [results[f"{split}/{method}"] for split in args.splits.split(",")]
+        row = " | ".join(f"{cell['exact_match']:.2f} / {cell['f1']:.2f}" for cell in cells)
+        print(f"| {method} | {row} |")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as file:
+            json.dump({"model": args.model, "results": results}, file, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

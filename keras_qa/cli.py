@@ -11,13 +11,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from keras_qa.data import DataFormatError  # noqa: E402
 from keras_qa.errors import KerasQAError  # noqa: E402
 
 # Errors that come from the user's settings, files or data: told in one line, with no traceback.
+# (keras_qa.DataFormatError is a KerasQAError.)
 USER_ERRORS = (
     KerasQAError,
-    DataFormatError,
     FileNotFoundError,
     FileExistsError,
     PermissionError,

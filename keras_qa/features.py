@@ -29,6 +29,12 @@ MAX_CONTEXT_CHARS = 1_000_000
 SPECIAL_TOKENS_PER_WINDOW = 3
 
 
+def largest_doc_stride(max_length):
+    """The largest `doc_stride` windows of `max_length` tokens allow: each window keeps a question
+    token, the special tokens and more than `doc_stride` context tokens, so that the stride moves."""
+    return max_length - SPECIAL_TOKENS_PER_WINDOW - 2
+
+
 def prepare_train_features(examples, tokenizer, max_length=384, doc_stride=128):
     """Windows and span labels for training.
 
@@ -107,7 +113,7 @@ class _Windows:
         max_length, doc_stride = int(max_length), int(doc_stride)
         # Every window must keep more than doc_stride context tokens, so the stride moves forward.
         max_question_tokens = max_length - SPECIAL_TOKENS_PER_WINDOW - doc_stride - 1
-        if doc_stride < 0 or max_question_tokens < 1:
+        if doc_stride < 0 or doc_stride > largest_doc_stride(max_length):
             raise ValueError(
                 f"max_length={max_length} and doc_stride={doc_stride} leave no room: max_length "
                 f"must be at least doc_stride + {SPECIAL_TOKENS_PER_WINDOW + 2} and doc_stride >= 0."

@@ -64,7 +64,9 @@ def read_config(directory):
             raise ModelFileError(
                 f"{path}: {key!r} must be an integer from {low} to {high:,}, found {value!r}"
             )
-    if config["doc_stride"] > config["max_length"] - 5:
+    from keras_qa.features import largest_doc_stride  # features imports this module (via tokenizer)
+
+    if config["doc_stride"] > largest_doc_stride(config["max_length"]):
         raise ModelFileError(
             f"{path}: 'doc_stride' ({config['doc_stride']}) leaves no room in 'max_length' "
             f"({config['max_length']})"

@@ -39,6 +39,7 @@ from keras_qa.errors import SettingsError
 from keras_qa.evaluation import EpochEvaluation, evaluate_answers
 from keras_qa.features import (
     concatenate_features,
+    largest_doc_stride,
     not_here_windows,
     prepare_eval_features,
     prepare_train_features,
@@ -193,11 +194,11 @@ def check_settings(settings):
         for field in dataclasses.fields(settings)
         if (problem := _setting_problem(field, getattr(settings, field.name)))
     ]
-    if not problems and settings.doc_stride > settings.max_length - 5:
+    if not problems and settings.doc_stride > largest_doc_stride(settings.max_length):
         problems.append(
             f"--doc-stride ({settings.doc_stride}) must leave room in --max-length "
             f"({settings.max_length}) for the question and 3 special tokens: at most "
-            f"{settings.max_length - 5}"
+            f"{largest_doc_stride(settings.max_length)}"
         )
     if problems:
         raise SettingsError("; ".join(problems))

@@ -20,10 +20,7 @@ import os
 
 import numpy as np
 
-from keras_qa import (
-    cli,  # noqa: F401 - quiets TensorFlow's logs before Keras loads it
-    saving,
-)
+from keras_qa import cli, saving  # cli first: it quiets TensorFlow's logs before Keras loads it
 
 FORMATS = ("tf_saved_model", "onnx")
 SAMPLE = [

@@ -5,8 +5,13 @@
 
 The output follows Hugging Face's question-answering pipeline, so that its clients keep working:
 `{"answer", "score", "start", "end"}`, with `start` / `end` character offsets into the context given and
-`score` a probability: in each window, a softmax over the start logits of the context tokens and [CLS]
-(and the same for the end), and a span's score is P(start) x P(end).
+`score` a probability: in the span's window, a softmax over the start logits of the context tokens and
+[CLS] (and the same for the end), and a span's score is P(start) x P(end).
+
+Which span wins across the windows of a long context is `window_score`'s choice
+(`keras_qa.postprocess.WINDOW_SCORES`): by default "null_relative", each window's spans less its own
+"not here" ([CLS]) score, which answered long contexts best; "window_softmax" ranks by the score itself,
+as the pipeline does. Within one window both give the same order.
 """
 
 import math
@@ -14,9 +19,14 @@ import math
 import numpy as np
 
 from keras_qa.batching import predict_logits
-from keras_qa.features import prepare_eval_features
+from keras_qa.features import CLS_INDEX, prepare_eval_features
 from keras_qa.model import copy_model
-from keras_qa.postprocess import decode_spans, widen_to_words, window_log_probabilities
+from keras_qa.postprocess import (
+    decode_spans,
+    widen_to_words,
+    window_log_probabilities,
+    window_scores,
+)
 from keras_qa.runtime import answering_dtype
 from keras_qa.saving import load_trained_model
 
@@ -77,6 +87,7 @@ class QuestionAnswerer:
         doc_stride=None,
         handle_impossible_answer=False,
         align_to_words=True,
+        window_score="null_relative",
     ):
         """Answer one question, or lists of them.
 
@@ -89,9 +100,13 @@ class QuestionAnswerer:
             doc_stride: context tokens shared by consecutive windows of a long context (default: the
                 model's training setting).
             handle_impossible_answer: also consider "no answer" (the [CLS] span): it is returned as
-                `{"answer": "", "start": 0, "end": 0}` when it scores among the best.
+                `{"answer": "", "start": 0, "end": 0}` when it ranks among the best.
             align_to_words: widen a span that starts or ends inside a word to the whole word (as
                 Hugging Face's pipeline does by default); False keeps the tokens' own characters.
+            window_score: how spans of different windows are ranked (`WINDOW_SCORES`):
+                "null_relative" (the default; a span must beat its window's "not here") or
+                "window_softmax" (Hugging Face's pipeline); the `score` returned is the span's
+                probability in its window either way.
 
         Returns:
             For one question: a dict, or a list of `top_k` dicts when `top_k > 1`. For a list of
@@ -105,52 +120,85 @@ class QuestionAnswerer:
             for i, (q, c) in enumerate(zip(questions, contexts))
         ]
         features = prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
+        spans, log_probabilities, null_log_probabilities = self._rank_spans(
+            features, len(examples), top_k, max_answer_length, window_score
+        )
+        results = []
+        for index, text in enumerate(contexts):
+            answers = self._answers(features, spans, log_probabilities, index, text, align_to_words)
+            if handle_impossible_answer or not answers:
+                null_score = math.exp(null_log_probabilities[index])
+                null = {"answer": "", "score": null_score, "start": 0, "end": 0}
+                answers.append((float(spans["null_score"][index]), null))
+                answers.sort(key=lambda ranked: -ranked[0])
+            answers = [answer for _, answer in answers[:top_k]]
+            results.append(answers[0] if top_k == 1 else answers)
+        return results[0] if single else results
+
+    def _rank_spans(self, features, num_examples, top_k, max_answer_length, window_score):
+        """The best spans of each example ranked by `window_score`, the windows' log-probabilities
+        and each example's "no answer" log-probability (what is reported, whatever ranked)."""
         start_logits, end_logits = predict_logits(self.model, features, self.batch_size)
+        offsets = features["offsets"]
+        start_ranks, end_ranks = window_scores(start_logits, end_logits, offsets, window_score)
         spans = decode_spans(
             features,
-            window_log_probabilities(start_logits, features["offsets"]),
-            window_log_probabilities(end_logits, features["offsets"]),
-            num_examples=len(examples),
+            start_ranks,
+            end_ranks,
+            num_examples=num_examples,
             n_best=max(20, top_k),
             max_answer_length=max_answer_length,
             top_k=top_k,
         )
-        results = []
-        for index, text in enumerate(contexts):
-            answers = self._answers(features, spans, index, text, align_to_words)
-            if handle_impossible_answer or not answers:
-                null_score = math.exp(float(spans["null_score"][index]))
-                answers.append({"answer": "", "score": null_score, "start": 0, "end": 0})
-                answers.sort(key=lambda answer: -answer["score"])
-                answers = answers[:top_k]
-            results.append(answers[0] if top_k == 1 else answers)
-        return results[0] if single else results
+        log_probabilities = (
+            window_log_probabilities(start_logits, offsets),
+            window_log_probabilities(end_logits, offsets),
+        )
+        null_log_probabilities = _null_log_probabilities(
+            log_probabilities, features["example_index"], num_examples
+        )
+        return spans, log_probabilities, null_log_probabilities
 
-    def _answers(self, features, spans, index, text, align_to_words):
-        """The answers of one question, best first, from its ranked spans."""
+    def _answers(self, features, spans, log_probabilities, index, text, align_to_words):
+        """`(rank score, answer)` pairs of one question, best first, from its ranked spans."""
         answers, seen = [], set()
         for rank in range(spans["score"].shape[1]):
-            log_score = float(spans["score"][index, rank])
-            if not math.isfinite(log_score):
+            rank_score = float(spans["score"][index, rank])
+            if not math.isfinite(rank_score):
                 break
+            window = spans["window"][index, rank]
+            start_token = spans["start_token"][index, rank]
+            end_token = spans["end_token"][index, rank]
             start = int(spans["start_char"][index, rank])
             end = int(spans["end_char"][index, rank])
             if align_to_words:
-                window = spans["window"][index, rank]
                 start, end = widen_to_words(
                     features["token_ids"][window],
                     features["offsets"][window],
-                    spans["start_token"][index, rank],
-                    spans["end_token"][index, rank],
+                    start_token,
+                    end_token,
                     self.continues_word,
                 )
             if (start, end) in seen:  # two spans inside the same words
                 continue
             seen.add((start, end))
+            log_probability = float(
+                log_probabilities[0][window, start_token] + log_probabilities[1][window, end_token]
+            )
+            score = math.exp(log_probability)
             answers.append(
-                {"answer": text[start:end], "score": math.exp(log_score), "start": start, "end": end}
+                (rank_score, {"answer": text[start:end], "score": score, "start": start, "end": end})
             )
         return answers
+
+
+def _null_log_probabilities(log_probabilities, example_index, num_examples):
+    """Per example, the least log P(start = [CLS]) + log P(end = [CLS]) over its windows (the
+    pipeline's "no answer" score)."""
+    start, end = log_probabilities
+    null = np.full(num_examples, np.inf)
+    np.minimum.at(null, example_index, start[:, CLS_INDEX] + end[:, CLS_INDEX])
+    return null
 
 
 def _check_counts(top_k, max_answer_length):

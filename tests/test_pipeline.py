@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 
 from keras_qa import load_tokenizer
+from keras_qa.batching import predict_logits
+from keras_qa.features import prepare_eval_features
 from keras_qa.model import PADDING_LOGIT
 from keras_qa.pipeline import QuestionAnswerer
+from tests.conftest import make_example
 
 
 class KeywordModel:
@@ -53,9 +56,6 @@ def softmax(row, allowed):
 
 def reference_answer(answerer, question, context, max_answer_length=30):
     """Hugging Face's pipeline algorithm, window by window, in plain Python loops."""
-    from keras_qa.batching import predict_logits
-    from keras_qa.features import prepare_eval_features
-
     example = {"id": "0", "question": question, "context": context, "answers": {"text": []}}
     features = prepare_eval_features([example], answerer.tokenizer, 48, 16)
     starts, ends = predict_logits(answerer.model, features, 8, 16)
@@ -87,18 +87,61 @@ def test_a_long_context_of_20_windows_returns_the_best_span(tokenizer):
     filler = "the big red house is in the city . " * 40
     context = filler + "the cat ran to paris . " + filler
     answerer = keyword_answerer(tokenizer, {"paris": 5.0, "london": 2.0}, {"paris": 5.0})
-    from keras_qa.features import prepare_eval_features
-
     example = {"id": "0", "question": "where did the cat run?", "context": context}
     windows = prepare_eval_features([example | {"answers": {"text": []}}], tokenizer, 48, 16)
     assert len(windows["token_ids"]) >= 20
-    result = answerer("where did the cat run?", context)
+    result = answerer("where did the cat run?", context, window_score="window_softmax")
     assert result["answer"] == "paris"
     assert context[result["start"] : result["end"]] == "paris"
     assert result["start"] == context.index("paris")
+    assert answerer("where did the cat run?", context)["start"] == result["start"]
     score, span = reference_answer(answerer, "where did the cat run?", context)
     assert (result["start"], result["end"]) == span
     assert result["score"] == pytest.approx(score, rel=1e-5)
+
+
+class NotHereModel(KeywordModel):
+    """A `KeywordModel` whose [CLS] ("not here") logits are high in windows holding a chosen word."""
+
+    def __init__(self, tokenizer, start_words, end_words, not_here_word, not_here_logit):
+        super().__init__(tokenizer, start_words, end_words)
+        self.not_here_token = tokenizer.vocabulary.index(not_here_word)
+        self.not_here_logit = not_here_logit
+
+    def predict_on_batch(self, inputs):
+        logits = super().predict_on_batch(inputs)
+        flagged = (inputs["token_ids"] == self.not_here_token).any(axis=1)
+        for name in ("start_logits", "end_logits"):
+            logits[name][flagged, 0] = self.not_here_logit
+        return logits
+
+
+def test_by_default_a_span_must_beat_its_own_windows_not_here(tokenizer):
+    # "london" has the highest logits, but its window says "not here" more strongly still; "paris",
+    # in a window that holds no "dog", wins. Its score stays its probability in its own window.
+    context = "the dog sat in london . " + "the big red house . " * 12 + "the cat ran to paris ."
+    keywords = {"london": 6.0, "paris": 4.0}
+    model = NotHereModel(tokenizer, keywords, keywords, not_here_word="dog", not_here_logit=8.0)
+    answerer = QuestionAnswerer(model, tokenizer, max_length=48, doc_stride=16)
+    result = answerer("where did the cat run?", context)
+    assert result["answer"] == "paris" and result["start"] == context.index("paris")
+    example = make_example(context, "where did the cat run?")
+    features = prepare_eval_features([example], tokenizer, 48, 16)
+    start, end = predict_logits(model, features)
+    window = max(w for w in range(len(start)) if (features["offsets"][w, :, 0] >= 0).any())
+    allowed = [i for i in range(48) if features["offsets"][window][i][0] >= 0 or i == 0]
+    token = next(i for i in allowed[1:] if features["offsets"][window][i][0] == result["start"])
+    expected = softmax(start[window], allowed)[token] * softmax(end[window], allowed)[token]
+    assert result["score"] == pytest.approx(expected, rel=1e-5)
+    # The raw logits and the pipeline's rule both keep their own answers.
+    assert answerer("where did the cat run?", context, window_score="raw")["answer"] == "london"
+    pipeline_rule = answerer("where did the cat run?", context, window_score="window_softmax")
+    assert pipeline_rule["answer"] == "paris"
+    # On the same scale "no answer" (0: [CLS] less itself) beats a span its window says is not here.
+    null = answerer("where?", "the dog sat in london .", top_k=2, handle_impossible_answer=True)
+    assert [r["answer"] for r in null] == ["", "london"]
+    with pytest.raises(ValueError, match="window_score must be one of"):
+        answerer("where?", context, window_score="best")
 
 
 def test_top_k_answers_are_sorted_by_score_and_never_end_before_they_start(tokenizer):

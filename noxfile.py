@@ -28,7 +28,8 @@ def install(session, *extras):
 @nox.parametrize("backend", BACKENDS)
 def tests(session, backend):
     """Run the test suite and the docstring examples on one Keras backend."""
-    install(session, "dev", "serve", "browser", "onnx")
+    session.install(TORCH)  # the reference of the Hugging Face interop tests, CPU build
+    install(session, "dev", "serve", "browser", "onnx", "interop")
     session.run(
         "pytest",
         *(session.posargs or ["--doctest-modules", "tests", "keras_qa"]),

@@ -1,13 +1,12 @@
 """A KerasHub encoder backbone with pretrained weights, from any model source (`keras_qa.sources`)."""
 
-import os
 
+import keras
+import keras_hub
+
+from keras_qa import huggingface
 from keras_qa.errors import ModelFileError, SettingsError
-from keras_qa.files import read_json_object
-from keras_qa.sources import MINILM_INSTALL, resolve_model_source
-
-# Hugging Face `model_type` -> the KerasHub backbone class that converts it.
-_HUGGING_FACE_BACKBONES = {"bert": "BertBackbone", "distilbert": "DistilBertBackbone"}
+from keras_qa.sources import MINILM_INSTALL, download_hugging_face_files, resolve_model_source
 
 
 def load_backbone(model, **overrides):
@@ -25,22 +24,19 @@ def load_backbone(model, **overrides):
     >>> backbone.num_layers, backbone.hidden_dim
     (6, 384)
     """
-    import keras_hub
-
     source = resolve_model_source(model)
     if source.kind == "keras_qa":
         raise SettingsError(
             f"{source.location} is a trained keras-qa model; load it with "
             "keras_qa.load_trained_model (or QuestionAnswerer.from_pretrained), not as a backbone."
         )
-    if source.kind == "huggingface_folder":
-        backbone_class = _hugging_face_backbone_class(source.location)
-        location = source.location
-    else:
-        backbone_class = keras_hub.models.Backbone
-        location = f"hf://{source.location}" if source.kind == "hf_hub" else source.location
+    location = source.location
     try:
-        return backbone_class.from_preset(location, **overrides)
+        if source.kind == "hf_hub":
+            location = download_hugging_face_files(source.location, huggingface.MODEL_FILES)
+        if source.kind in ("huggingface_folder", "hf_hub"):
+            return huggingface.load_backbone(location, **overrides)
+        return keras_hub.models.Backbone.from_preset(location, **overrides)
     except FileNotFoundError:
         raise
     except (
@@ -58,18 +54,24 @@ def load_backbone(model, **overrides):
         ) from error
 
 
-def _hugging_face_backbone_class(folder):
-    import keras_hub
+@keras.saving.register_keras_serializable(package="keras_qa")
+class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
+    """KerasHub's `BertBackbone` with the exact GELU (erf) in its feedforward layers.
 
-    config = read_json_object(os.path.join(folder, "config.json"))
-    model_type = config.get("model_type")
-    weights = os.path.join(folder, "model.safetensors")
-    if not os.path.isfile(weights) and not os.path.isfile(weights + ".index.json"):
-        raise FileNotFoundError(
-            f"{folder}: no model.safetensors (looked for {weights}). keras-qa loads Hugging Face "
-            "checkpoints in the safetensors format."
-        )
-    name = _HUGGING_FACE_BACKBONES.get(model_type)
-    if name is None:
-        return keras_hub.models.Backbone  # KerasHub's converter decides, or says it cannot.
-    return getattr(keras_hub.models, name)
+    KerasHub's BERT uses the tanh approximation of GELU, while Hugging Face checkpoints whose
+    `config.json` says `"hidden_act": "gelu"` were trained with the exact one; this backbone computes
+    what such a checkpoint was trained with. It takes `BertBackbone`'s arguments.
+
+    Example:
+    >>> backbone = ExactGeluBertBackbone(vocabulary_size=50, num_layers=1, num_heads=2,
+    ...     hidden_dim=8, intermediate_dim=16, max_sequence_length=32)
+    >>> backbone.transformer_layers[0].activation is keras.activations.gelu
+    True
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The layers are built already; their feedforward Dense reads its activation when called.
+        for layer in self.transformer_layers:
+            layer.activation = keras.activations.gelu
+            layer._feedforward_intermediate_dense.activation = keras.activations.gelu

@@ -56,7 +56,12 @@ def user_errors(prog, debug=False):
 
 def add_model_arguments(parser):
     """--model, --batch-size and --dtype: what every command line over `QuestionAnswerer` takes."""
-    parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a directory written by keras_qa.train, or a Hugging Face BERT / DistilBERT "
+        "question-answering checkpoint (a local folder, or hf://org/name online)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
     parser.add_argument(
         "--dtype",

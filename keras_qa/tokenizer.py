@@ -7,7 +7,9 @@ rules, so that ids are the ones the checkpoint was trained with:
 
 - Hugging Face folders (BERT, DistilBERT, cased and uncased, and the packaged all-MiniLM-L6-v2): the
   rules of Hugging Face's `BertTokenizerFast` (`do_lower_case`, `strip_accents`, `tokenize_chinese_chars`
-  read from the folder), so ids and offsets equal the folder's own `tokenizer.json`.
+  and the special tokens read from the folder), so ids and offsets equal the folder's own
+  `tokenizer.json`. The vocabulary comes from `vocab.txt`, or from `tokenizer.json` where a folder has
+  only that (transformers 5 writes no `vocab.txt`).
 - KerasHub preset folders and KerasHub `WordPieceTokenizer` objects (`BertTokenizer`,
   `DistilBertTokenizer`, ...): the rules of KerasHub's WordPiece tokenizer (NFKC case folding when
   `lowercase`, accents kept unless `strip_accents`, control and format characters split words). Note
@@ -298,19 +300,8 @@ def _read_vocabulary(path):
 
 
 def _from_hugging_face_folder(folder):
-    vocabulary_path = os.path.join(folder, VOCABULARY_FILE)
     fast = read_json_object(os.path.join(folder, "tokenizer.json"))
-    if not os.path.isfile(vocabulary_path):
-        model_type = (fast.get("model") or {}).get("type")
-        raise ModelFileError(
-            f"{folder}: no {VOCABULARY_FILE} found. keras-qa builds WordPiece tokenizers (BERT, "
-            "DistilBERT, MiniLM); "
-            + (
-                f"this checkpoint uses a {model_type} tokenizer, which is not supported."
-                if model_type and model_type != "WordPiece"
-                else "add the checkpoint's vocab.txt to the folder."
-            )
-        )
+    vocabulary = _hugging_face_vocabulary(folder, fast)
     settings = {"lowercase": True, "strip_accents": None, "split_on_cjk": True}
     config = read_json_object(os.path.join(folder, "tokenizer_config.json"))
     if "do_lower_case" in config:
@@ -327,7 +318,35 @@ def _from_hugging_face_folder(folder):
         settings["split_on_cjk"] = bool(
             normalizer.get("handle_chinese_chars", settings["split_on_cjk"])
         )
-    return QATokenizer(vocabulary_path, style=HUGGING_FACE_STYLE, **settings)
+    for name in ("unk_token", "cls_token", "sep_token", "pad_token"):
+        if isinstance(config.get(name), str):
+            settings[name] = config[name]
+    return QATokenizer(vocabulary, style=HUGGING_FACE_STYLE, **settings)
+
+
+def _hugging_face_vocabulary(folder, fast):
+    """The WordPiece vocabulary of a Hugging Face folder: its vocab.txt, or else the one inside its
+    tokenizer.json (transformers 5 saves only that file)."""
+    vocabulary_path = os.path.join(folder, VOCABULARY_FILE)
+    if os.path.isfile(vocabulary_path):
+        return _read_vocabulary(vocabulary_path)
+    model = fast.get("model") or {}
+    if model.get("type") == "WordPiece" and isinstance(model.get("vocab"), dict):
+        by_id = sorted(model["vocab"].items(), key=lambda item: item[1])
+        if [index for _, index in by_id] != list(range(len(by_id))):
+            raise ModelFileError(
+                f"{folder}/tokenizer.json: the WordPiece vocabulary's ids are not 0..{len(by_id) - 1}"
+            )
+        return [token for token, _ in by_id]
+    if model.get("type"):
+        raise ModelFileError(
+            f"{folder}: this checkpoint uses a {model['type']} tokenizer, which is not supported: "
+            "keras-qa builds WordPiece tokenizers (BERT, DistilBERT, MiniLM) only."
+        )
+    raise ModelFileError(
+        f"{folder}: no tokenizer found: neither {VOCABULARY_FILE} nor a tokenizer.json with a "
+        "WordPiece model. Add the checkpoint's tokenizer files to the folder."
+    )
 
 
 def _from_keras_hub_folder(folder):

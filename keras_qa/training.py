@@ -24,7 +24,7 @@ import warnings
 
 import keras
 
-from keras_qa import reports
+from keras_qa import huggingface, reports
 from keras_qa.backbones import load_backbone
 from keras_qa.batching import BUCKET_WIDTH, BucketedBatches
 from keras_qa.checkpoints import (
@@ -56,6 +56,7 @@ from keras_qa.runtime import (
     versions,
 )
 from keras_qa.saving import save_trained_model
+from keras_qa.sources import download_hugging_face_files, resolve_model_source
 from keras_qa.tokenizer import load_tokenizer
 
 # Beyond this many windows x epochs, a CPU-only run warns how long it will take.
@@ -292,6 +293,7 @@ def _fine_tune(settings, verbose, callbacks):
     backbone = _load_backbone(settings)
     data = _Data(settings)
     model = QuestionAnsweringModel(backbone)
+    _start_from_a_trained_head(model, settings.model)
     batches = _training_batches(settings, data.train_features, model.input_names)
     total_steps = len(batches) * settings.epochs
     model.compile(optimizer=_optimizer(settings, total_steps))
@@ -393,6 +395,19 @@ def _load_backbone(settings):
             f"{settings.model!r}; use --max-length {positions} or less"
         )
     return backbone
+
+
+def _start_from_a_trained_head(model, source):
+    """Start from the span head of a Hugging Face question-answering checkpoint, where it has one."""
+    source = resolve_model_source(source)
+    folder = source.location
+    if source.kind == "hf_hub":  # already downloaded with the backbone
+        folder = download_hugging_face_files(source.location, huggingface.MODEL_FILES)
+    elif source.kind != "huggingface_folder":
+        return
+    if huggingface.has_span_head(folder):
+        huggingface.check_question_answering_type(folder)
+        huggingface.load_span_head(model, folder)
 
 
 def _check_converged(state):

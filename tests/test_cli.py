@@ -99,5 +99,5 @@ def test_load_answerer_computes_in_the_dtype_asked(tiny_trained_model):
 
 def test_load_answerer_of_a_folder_that_is_not_a_trained_model(tmp_path):
     args = model_parser().parse_args(["--model", str(tmp_path)])
-    with pytest.raises(FileNotFoundError, match="not a trained keras-qa model"):
+    with pytest.raises(FileNotFoundError, match="not a model folder"):
         load_answerer(args)

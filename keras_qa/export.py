@@ -1,7 +1,13 @@
-"""Export a trained model for serving outside Python's Keras: a TensorFlow SavedModel, or ONNX.
+"""Export a trained model for serving outside Python's Keras: a TensorFlow SavedModel, ONNX, or a
+Hugging Face transformers checkpoint.
 
     python -m keras_qa.export --model runs/quickstart --format tf_saved_model [--output DIR]
     python -m keras_qa.export --model runs/quickstart --format onnx [--output model.onnx]
+    python -m keras_qa.export --model runs/quickstart --format huggingface [--output DIR]
+
+`huggingface` writes a `*ForQuestionAnswering` folder (BERT or DistilBERT backbones) that
+transformers loads with `AutoModelForQuestionAnswering` and `AutoTokenizer`; it is checked with
+transformers on PyTorch (the `interop` extra), on any Keras backend.
 
 The export takes `token_ids`, `segment_ids` (BERT-like backbones) and `padding_mask`, int32 of shape
 `(batch, length)`, and returns `start_logits` and `end_logits`, float32 `(batch, length)`: the features
@@ -22,7 +28,12 @@ import numpy as np
 
 from keras_qa import cli, saving  # cli first: it quiets TensorFlow's logs before Keras loads it
 
-FORMATS = ("tf_saved_model", "onnx")
+FORMATS = ("tf_saved_model", "onnx", "huggingface")
+DEFAULT_OUTPUTS = {
+    "tf_saved_model": "saved_model",
+    "onnx": "model.onnx",
+    "huggingface": "huggingface",
+}
 SAMPLE = [
     (
         "Which team won Super Bowl 50?",
@@ -51,15 +62,19 @@ def export_model(model_dir, output=None, format="tf_saved_model"):
 
     Args:
         model_dir: a directory written by `keras_qa.train`.
-        output: where to write (default: `<model_dir>/export/saved_model` or `.../model.onnx`).
-        format: "tf_saved_model" or "onnx".
+        output: where to write (default: `<model_dir>/export/saved_model`, `.../model.onnx` or
+            `.../huggingface`).
+        format: "tf_saved_model", "onnx" or "huggingface".
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {format!r}")
     model, tokenizer, config = saving.load_trained_model(model_dir)
     if output is None:
-        name = "saved_model" if format == "tf_saved_model" else "model.onnx"
-        output = os.path.join(model_dir, "export", name)
+        output = os.path.join(model_dir, "export", DEFAULT_OUTPUTS[format])
+    if os.path.exists(output):
+        raise FileExistsError(f"{output} exists; remove it or choose another --output")
+    if format == "huggingface":
+        return _export_huggingface(model, tokenizer, config, output)
     # TensorFlow exports an open length. JAX's shape-polymorphic export cannot decide KerasHub's
     # "length <= max_sequence_length" check on a symbolic length, and torch's exporter takes no open
     # axis of a dict input here, so those two export windows of exactly max_length tokens (what
@@ -75,8 +90,6 @@ def export_model(model_dir, output=None, format="tf_saved_model"):
     length = None if keras.backend.backend() == "tensorflow" else config["max_length"]
     inputs = sample_inputs(tokenizer, model.input_names, config["max_length"], length)
     expected = model.predict_on_batch(inputs)
-    if os.path.exists(output):
-        raise FileExistsError(f"{output} exists; remove it or choose another --output")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     signature = [
         {name: keras.InputSpec(shape=(None, length), dtype="int32") for name in model.input_names}
@@ -87,11 +100,46 @@ def export_model(model_dir, output=None, format="tf_saved_model"):
         exported = _run_saved_model(output, inputs)
     else:
         exported = _run_onnx(output, inputs)
-    difference = max(
-        float(np.max(np.abs(np.asarray(expected[name], np.float32) - exported[name])))
-        for name in ("start_logits", "end_logits")
-    )
-    return output, difference
+    return output, _largest_difference(expected, exported)
+
+
+def _largest_difference(expected, exported, mask=None):
+    """The largest |logit difference| between two output dicts, over `mask`'s tokens if given."""
+    differences = []
+    for name in ("start_logits", "end_logits"):
+        difference = np.abs(np.asarray(expected[name], np.float32) - exported[name])
+        differences.append(float(np.max(difference if mask is None else difference[mask == 1])))
+    return max(differences)
+
+
+def _export_huggingface(model, tokenizer, config, output):
+    """Write the Hugging Face folder, then load it with transformers and compare logits."""
+    from keras_qa import huggingface
+
+    try:
+        import torch
+        import transformers
+    except ImportError as error:
+        raise RuntimeError(
+            "--format huggingface checks the export with transformers on PyTorch: "
+            'pip install -e ".[interop]" (or transformers and torch)'
+        ) from error
+    huggingface.save_question_answering_checkpoint(model, tokenizer, output)
+    inputs = sample_inputs(tokenizer, model.input_names, config["max_length"])
+    expected = model.predict_on_batch(inputs)
+    reloaded = transformers.AutoModelForQuestionAnswering.from_pretrained(output).eval()
+    names = {"token_ids": "input_ids", "padding_mask": "attention_mask"}
+    if "segment_ids" in inputs:
+        names["segment_ids"] = "token_type_ids"
+    feed = {names[key]: torch.tensor(np.asarray(inputs[key]), dtype=torch.long) for key in names}
+    with torch.no_grad():
+        outputs = reloaded(**feed)
+    exported = {
+        "start_logits": outputs.start_logits.numpy(),
+        "end_logits": outputs.end_logits.numpy(),
+    }
+    # Padding is masked differently (keras-qa: a large negative logit); compare real tokens.
+    return output, _largest_difference(expected, exported, inputs["padding_mask"])
 
 
 def _run_saved_model(path, inputs):
@@ -128,7 +176,9 @@ def main(argv=None):
     parser.add_argument(
         "--format", choices=FORMATS, default="tf_saved_model", help="(default: tf_saved_model)"
     )
-    parser.add_argument("--output", help="default: <model>/export/saved_model or model.onnx")
+    parser.add_argument(
+        "--output", help="default: <model>/export/saved_model, model.onnx or huggingface"
+    )
     cli.add_debug_argument(parser)
     args = parser.parse_args(argv)
     with cli.user_errors(parser.prog, args.debug):

@@ -13,6 +13,8 @@ checkpoint trained with the exact one (`"hidden_act": "gelu"`) gets `ExactGeluBe
 import json
 import os
 
+import numpy as np
+
 from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json_object
 
@@ -173,3 +175,135 @@ class _PoolerOptional:
             except Exception:  # safetensors raises its own error type for a missing tensor
                 return
         self._loader.port_weight(keras_variable, hf_weight_key, hook_fn)
+
+
+def save_question_answering_checkpoint(model, tokenizer, folder):
+    """Write a keras-qa model as a Hugging Face `*ForQuestionAnswering` folder.
+
+    transformers loads the folder with `AutoModelForQuestionAnswering` and `AutoTokenizer`:
+    `config.json`, `model.safetensors` (the encoder's weights under transformers' names, the span head
+    as `qa_outputs`) and the tokenizer (`tokenizer.json` with the pair template, and
+    `tokenizer_config.json`). BERT and DistilBERT backbones are supported.
+
+    Args:
+        model: a `QuestionAnsweringModel` with a KerasHub BERT or DistilBERT backbone.
+        tokenizer: its `QATokenizer`.
+        folder: the folder to write (created; it must not hold a checkpoint already).
+    """
+    import keras
+    from safetensors.numpy import save_file
+
+    config = _transformers_config(model.backbone, tokenizer)
+    tensors = _transformers_weights(model.backbone, config["model_type"])
+    tensors[HEAD_WEIGHT] = np.asarray(keras.ops.convert_to_numpy(model.head.dense.kernel)).T
+    tensors[HEAD_BIAS] = np.asarray(keras.ops.convert_to_numpy(model.head.dense.bias))
+    os.makedirs(folder, exist_ok=True)
+    tensors = {name: np.ascontiguousarray(value, np.float32) for name, value in tensors.items()}
+    save_file(tensors, os.path.join(folder, WEIGHTS_FILE), metadata={"format": "pt"})
+    with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as file:
+        json.dump(config, file, indent=2)
+    tokenizer.save_hugging_face(folder)
+
+
+def _transformers_config(backbone, tokenizer):
+    """transformers' `config.json` for a KerasHub BERT or DistilBERT backbone."""
+    import keras_hub
+
+    from keras_qa.backbones import ExactGeluBertBackbone
+
+    common = {
+        "vocab_size": backbone.vocabulary_size,
+        "max_position_embeddings": backbone.max_sequence_length,
+        "pad_token_id": tokenizer.pad_token_id,
+        "initializer_range": 0.02,
+    }
+    if isinstance(backbone, keras_hub.models.BertBackbone):
+        exact = isinstance(backbone, ExactGeluBertBackbone)
+        return {
+            "architectures": ["BertForQuestionAnswering"],
+            "model_type": "bert",
+            "hidden_size": backbone.hidden_dim,
+            "num_hidden_layers": backbone.num_layers,
+            "num_attention_heads": backbone.num_heads,
+            "intermediate_size": backbone.intermediate_dim,
+            # KerasHub's own BERT computes the tanh approximation: say so, so that transformers does.
+            "hidden_act": "gelu" if exact else "gelu_pytorch_tanh",
+            "type_vocab_size": backbone.num_segments,
+            "layer_norm_eps": 1e-12,
+            "hidden_dropout_prob": backbone.dropout,
+            "attention_probs_dropout_prob": backbone.dropout,
+            **common,
+        }
+    if isinstance(backbone, keras_hub.models.DistilBertBackbone):
+        return {
+            "architectures": ["DistilBertForQuestionAnswering"],
+            "model_type": "distilbert",
+            "dim": backbone.hidden_dim,
+            "n_layers": backbone.num_layers,
+            "n_heads": backbone.num_heads,
+            "hidden_dim": backbone.intermediate_dim,
+            "activation": "gelu",
+            "dropout": backbone.dropout,
+            "attention_dropout": backbone.dropout,
+            "sinusoidal_pos_embds": False,
+            **common,
+        }
+    raise ModelFileError(
+        f"export to Hugging Face format takes BERT or DistilBERT backbones; this model has a "
+        f"{type(backbone).__name__}"
+    )
+
+
+def _transformers_weights(backbone, model_type):
+    """The backbone's weights under transformers' names, by running KerasHub's own converter
+    backwards: each weight it would read is recorded with its reshaping, which is then undone."""
+    import keras
+    from keras_hub.src.utils.transformers import convert_bert, convert_distilbert
+
+    converter = {"bert": convert_bert, "distilbert": convert_distilbert}[model_type]
+    recorder = _RecordingLoader()
+    converter.convert_weights(backbone, recorder, {})
+    prefix = f"{model_type}."
+    tensors = {}
+    for variable, key, hook in recorder.ports:
+        if key.startswith("pooler."):
+            continue  # question-answering checkpoints have no pooler
+        name = key if key.startswith(prefix) else prefix + key
+        tensors[name] = _undo_hook(keras.ops.convert_to_numpy(variable), key, hook)
+    return tensors
+
+
+def _undo_hook(value, key, hook):
+    """The transformers tensor that `hook` (a reshape and / or transpose) turns into `value`."""
+    if hook is None:
+        return value
+    total = value.size
+    if key.endswith("bias"):
+        shape = (total,)
+    elif value.ndim == 3:  # attention projections: square (hidden, hidden) matrices in PyTorch
+        side = int(round(total**0.5))
+        shape = (side, side)
+    elif value.ndim == 2:  # feedforward Linear weights: (out, in) in PyTorch
+        shape = value.shape[::-1]
+    else:
+        shape = (total,)
+    probe = np.arange(total).reshape(shape)
+    positions = np.asarray(hook(probe, list(value.shape))).reshape(-1)
+    if positions.size != total or not np.array_equal(np.sort(positions), np.arange(total)):
+        raise ModelFileError(f"cannot map the Keras weight of {key} back to transformers' layout")
+    flat = np.empty(total, dtype=value.dtype)
+    flat[positions] = value.reshape(-1)
+    return flat.reshape(shape)
+
+
+class _RecordingLoader:
+    """Stands in for KerasHub's `SafetensorLoader`: records what would be ported, reads nothing."""
+
+    def __init__(self):
+        self.ports = []
+
+    def get_tensor(self, hf_weight_key):
+        raise KeyError(hf_weight_key)  # BERT's converter probes the LayerNorm naming this way
+
+    def port_weight(self, keras_variable, hf_weight_key, hook_fn=None):
+        self.ports.append((keras_variable, hf_weight_key, hook_fn))

@@ -214,6 +214,40 @@ class QATokenizer:
         with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as file:
             json.dump(self.get_config(), file, indent=2)
 
+    def save_hugging_face(self, directory):
+        """Write the tokenizer as transformers' `AutoTokenizer` reads it: `tokenizer.json` (these
+        normalization and WordPiece rules, with BERT's pair template `[CLS] q [SEP] c [SEP]` and
+        token type ids) and `tokenizer_config.json`."""
+        from tokenizers import decoders, processors
+
+        tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
+        cls, sep = self.cls_token, self.sep_token
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f"{cls} $A {sep}",
+            pair=f"{cls} $A {sep} $B:1 {sep}:1",
+            special_tokens=[(cls, self.cls_token_id), (sep, self.sep_token_id)],
+        )
+        tokenizer.decoder = decoders.WordPiece(prefix="##")
+        os.makedirs(directory, exist_ok=True)
+        tokenizer.save(os.path.join(directory, "tokenizer.json"))
+        config = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
+            "padding_side": "right",
+            "unk_token": self.unk_token,
+            "cls_token": cls,
+            "sep_token": sep,
+            "pad_token": self.pad_token,
+            # Read by BertTokenizer-style loaders (keras-qa's included) when not using the file.
+            "do_lower_case": self.lowercase,
+            "strip_accents": self.strip_accents,
+            "tokenize_chinese_chars": self.split_on_cjk,
+        }
+        if "[MASK]" in self.vocabulary:
+            config["mask_token"] = "[MASK]"
+        with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as file:
+            json.dump(config, file, indent=2)
+
     @classmethod
     def load(cls, directory):
         """Load what `save` wrote."""

@@ -47,8 +47,64 @@ def test_an_onnx_export_gives_the_keras_logits(tiny_trained_model, tmp_path):
 
 
 def test_bad_format_and_backend_errors(tiny_trained_model, tmp_path):
-    with pytest.raises(ValueError, match="tf_saved_model, onnx"):
+    with pytest.raises(ValueError, match="tf_saved_model, onnx, huggingface"):
         export_model(tiny_trained_model, str(tmp_path / "x"), "coreml")
     if BACKEND == "torch":
         with pytest.raises(RuntimeError, match="TensorFlow or JAX backend"):
             export_model(tiny_trained_model, str(tmp_path / "x"))
+
+
+@pytest.fixture(scope="module")
+def tiny_distilbert_model(tmp_path_factory, tiny_data_file):
+    """A tiny random DistilBERT KerasHub preset (the keras.io recipe's architecture), fine-tuned."""
+    import keras_hub
+
+    from keras_qa.training import fine_tune
+    from tests.conftest import TINY_WORDS, tiny_settings
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+    preset = str(tmp_path_factory.mktemp("distilbert_preset"))
+    keras_hub.models.DistilBertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=2, num_heads=2, hidden_dim=32,
+        intermediate_dim=64, max_sequence_length=128, dropout=0.0,
+    ).save_to_preset(preset)
+    keras_hub.models.DistilBertTokenizer(vocabulary=vocabulary, lowercase=True).save_to_preset(preset)
+    output = tmp_path_factory.mktemp("distilbert_trained") / "model"
+    data = {"train": tiny_data_file, "eval": None}
+    fine_tune(tiny_settings(preset, data, output, epochs=1, checkpoint_every=0), verbose=0)
+    return str(output)
+
+
+@pytest.mark.parametrize("architecture", ["bert", "distilbert"])
+def test_a_hugging_face_export_loads_in_transformers_with_the_same_logits(
+    architecture, tiny_trained_model, tiny_distilbert_model, tmp_path
+):
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    model_dir = tiny_trained_model if architecture == "bert" else tiny_distilbert_model
+    output = str(tmp_path / "hf")
+    path, difference = main(["--model", model_dir, "--format", "huggingface", "--output", output])
+    assert path == output and difference < 1e-4
+    reloaded = transformers.AutoModelForQuestionAnswering.from_pretrained(output).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(output)
+    prefix = "Bert" if architecture == "bert" else "DistilBert"
+    assert type(reloaded).__name__ == f"{prefix}ForQuestionAnswering"
+    # transformers' own tokenizer lays out the pair as keras-qa does, and its logits match.
+    model, qa_tokenizer, config = load_trained_model(model_dir)
+    question, context = "where did the cat run ?", "the red mat . the cat ran to london ."
+    encoded = tokenizer(question, context, return_tensors="pt")
+    example = {"id": "0", "question": question, "context": context, "answers": {}}
+    from keras_qa.features import prepare_eval_features
+
+    features = prepare_eval_features([example], qa_tokenizer, config["max_length"], 16)
+    real = features["padding_mask"][0] == 1
+    assert encoded["input_ids"][0].tolist() == features["token_ids"][0][real].tolist()
+    with torch.no_grad():
+        start = reloaded(**encoded).start_logits.numpy()[0]
+    expected = model.predict_on_batch({k: features[k] for k in model.input_names})["start_logits"]
+    np.testing.assert_allclose(start, np.asarray(expected)[0][real], atol=1e-4)
+    # ... and keras-qa reads the export back as a question-answering checkpoint.
+    from keras_qa.pipeline import QuestionAnswerer
+
+    answer = QuestionAnswerer.from_pretrained(output)(question, context)
+    assert context[answer["start"] : answer["end"]] == answer["answer"]

@@ -49,6 +49,27 @@ def tiny_preset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_distilbert_preset(tmp_path_factory):
+    """A tiny random DistilBERT (the keras.io recipe's architecture) as a KerasHub preset folder, with
+    the 512 positions that the recipe's 384-token windows need."""
+    import keras_hub
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+    folder = str(tmp_path_factory.mktemp("tiny_distilbert_preset"))
+    keras_hub.models.DistilBertBackbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=512,
+        dropout=0.0,
+    ).save_to_preset(folder)
+    keras_hub.models.DistilBertTokenizer(vocabulary=vocabulary, lowercase=True).save_to_preset(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_data_file(tmp_path_factory):
     """A JSONL file of 48 synthetic questions for the tiny model."""
     path = tmp_path_factory.mktemp("tiny_data") / "questions.jsonl"

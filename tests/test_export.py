@@ -55,23 +55,15 @@ def test_bad_format_and_backend_errors(tiny_trained_model, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_distilbert_model(tmp_path_factory, tiny_data_file):
-    """A tiny random DistilBERT KerasHub preset (the keras.io recipe's architecture), fine-tuned."""
-    import keras_hub
-
+def tiny_distilbert_model(tmp_path_factory, tiny_distilbert_preset, tiny_data_file):
+    """The tiny DistilBERT preset, fine-tuned by keras-qa."""
     from keras_qa.training import fine_tune
-    from tests.conftest import TINY_WORDS, tiny_settings
+    from tests.conftest import tiny_settings
 
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
-    preset = str(tmp_path_factory.mktemp("distilbert_preset"))
-    keras_hub.models.DistilBertBackbone(
-        vocabulary_size=len(vocabulary), num_layers=2, num_heads=2, hidden_dim=32,
-        intermediate_dim=64, max_sequence_length=128, dropout=0.0,
-    ).save_to_preset(preset)
-    keras_hub.models.DistilBertTokenizer(vocabulary=vocabulary, lowercase=True).save_to_preset(preset)
     output = tmp_path_factory.mktemp("distilbert_trained") / "model"
     data = {"train": tiny_data_file, "eval": None}
-    fine_tune(tiny_settings(preset, data, output, epochs=1, checkpoint_every=0), verbose=0)
+    settings = tiny_settings(tiny_distilbert_preset, data, output, epochs=1, checkpoint_every=0)
+    fine_tune(settings, verbose=0)
     return str(output)
 
 

@@ -73,3 +73,67 @@ def test_bad_values_are_refused_by_the_parser(capsys):
         with pytest.raises(SystemExit):
             settings_from_args(argv)
         assert "error: argument" in capsys.readouterr().err
+
+
+def keras_io_run(model, data_file, output_dir):
+    """`python -m keras_qa.train --recipe keras-io` offline on `model`, a few steps."""
+    import json
+
+    from keras_qa.train import main
+
+    main(
+        ["--recipe", "keras-io", "--model", model, "--train-data", data_file,
+         "--eval-data", data_file, "--output-dir", str(output_dir), "--checkpoint-every", "0"]
+    )
+    return json.loads((output_dir / "metrics.json").read_text())
+
+
+def check_trained_distilbert(output_dir, tmp_path):
+    """The run saved a DistilBERT model that reloads, answers and exports to transformers."""
+    import keras_hub
+
+    import keras_qa
+    from keras_qa.pipeline import QuestionAnswerer
+
+    model, _, config = keras_qa.load_trained_model(str(output_dir))
+    assert isinstance(model.backbone, keras_hub.models.DistilBertBackbone)
+    assert (config["max_length"], config["doc_stride"]) == (384, 128)  # the recipe's windows
+    context = "the red mat . the cat ran to london . the dog sat in paris ."
+    answer = QuestionAnswerer.from_pretrained(str(output_dir))("where did the cat run ?", context)
+    assert context[answer["start"] : answer["end"]] == answer["answer"] != ""
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    from keras_qa.export import export_model
+
+    _, difference = export_model(str(output_dir), str(tmp_path / "hf"), "huggingface")
+    assert difference < 1e-4
+
+
+def test_the_keras_io_recipe_trains_a_keras_hub_distilbert(
+    tiny_distilbert_preset, tiny_data_file, tmp_path
+):
+    metrics = keras_io_run(tiny_distilbert_preset, tiny_data_file, tmp_path / "run")
+    assert metrics["settings"]["batch_size"] == 32 and metrics["settings"]["learning_rate"] == 5e-5
+    assert 0 <= metrics["eval"]["f1"] <= 100
+    check_trained_distilbert(tmp_path / "run", tmp_path)
+
+
+def test_the_keras_io_recipe_trains_a_hugging_face_distilbert_qa_checkpoint(
+    tiny_data_file, tmp_path
+):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    from tests.conftest import TINY_WORDS
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
+    (tmp_path / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
+    checkpoint = tmp_path / "checkpoint"
+    transformers.BertTokenizerFast(str(tmp_path / "vocab.txt")).save_pretrained(checkpoint)
+    config = transformers.DistilBertConfig(
+        vocab_size=len(vocabulary), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+        max_position_embeddings=512,
+    )
+    transformers.DistilBertForQuestionAnswering(config).save_pretrained(checkpoint)
+    metrics = keras_io_run(str(checkpoint), tiny_data_file, tmp_path / "run")
+    assert 0 <= metrics["eval"]["f1"] <= 100
+    check_trained_distilbert(tmp_path / "run", tmp_path)

@@ -141,6 +141,64 @@ class QuestionAnswerer:
             results.append(answers[0] if top_k == 1 else answers)
         return results[0] if single else results
 
+    def read(
+        self,
+        question,
+        documents,
+        top_k=5,
+        score_threshold=None,
+        max_answer_length=30,
+        doc_stride=None,
+        align_to_words=True,
+    ):
+        """Answer one question over many documents, the best answers of all of them ranked together.
+
+        Every window of every document goes through the model in shared batches. A span's `score` is
+        comparable across documents: the probability that it, rather than its own window's "not here"
+        ([CLS]), is the answer, `sigmoid(start + end logit - [CLS] start and end logits)`; the
+        pipeline's per-window probability is not (a window with no answer spreads it over wrong spans).
+
+        Args:
+            question: a string.
+            documents: a list of strings.
+            top_k: how many answers to return at most, best first.
+            score_threshold: drop answers whose score is below this (None keeps `top_k`).
+            max_answer_length, doc_stride, align_to_words: as in `__call__`.
+
+        Returns:
+            A list of `{"answer", "score", "start", "end", "document"}`, best first: `document` is the
+            index of the document in `documents`, `start` / `end` character offsets into it.
+
+        Example:
+        >>> answerer = QuestionAnswerer.from_pretrained(model_dir)
+        >>> documents = ["the red mat .", "the cat ran to london .", "a blue house ."]
+        >>> best = answerer.read("where did the cat run ?", documents, top_k=2)[0]
+        >>> documents[best["document"]][best["start"] : best["end"]] == best["answer"]
+        True
+        """
+        questions, documents = _question_over_documents(question, documents)
+        _check_counts(top_k, max_answer_length)
+        doc_stride = self.doc_stride if doc_stride is None else int(doc_stride)
+        examples = [
+            {"id": str(i), "question": q, "context": d, "answers": {"text": [], "answer_start": []}}
+            for i, (q, d) in enumerate(zip(questions, documents))
+        ]
+        features = prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
+        spans, log_probabilities, _ = self._rank_spans(
+            features, len(examples), top_k, max_answer_length, "null_relative"
+        )
+        ranked = []
+        for index, text in enumerate(documents):
+            found = self._answers(features, spans, log_probabilities, index, text, align_to_words)
+            for log_odds, answer in found:
+                score = 1.0 / (1.0 + math.exp(-log_odds)) if log_odds > -700 else 0.0
+                ranked.append((log_odds, answer | {"score": score, "document": index}))
+        ranked.sort(key=lambda item: -item[0])
+        answers = [answer for _, answer in ranked[:top_k]]
+        if score_threshold is not None:
+            answers = [answer for answer in answers if answer["score"] >= score_threshold]
+        return answers
+
     def _rank_spans(self, features, num_examples, top_k, max_answer_length, window_score):
         """The best spans of each example ranked by `window_score`, the windows' log-probabilities
         and each example's "no answer" log-probability (what is reported, whatever ranked)."""
@@ -221,6 +279,21 @@ def _load_answering_model(path):
         f"{path}: not a question-answering model; QuestionAnswerer loads a directory written by "
         "keras_qa.train or a Hugging Face *ForQuestionAnswering checkpoint."
     )
+
+
+def _question_over_documents(question, documents):
+    """`(questions, documents)`: the question once per document, checked, with clear errors."""
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a string; got {type(question).__name__}")
+    if not isinstance(documents, (list, tuple)):
+        raise TypeError(f"documents must be a list of strings; got {type(documents).__name__}")
+    if not documents:
+        raise ValueError("no documents given")
+    try:
+        questions, documents, _ = _as_lists([question] * len(documents), list(documents))
+    except (TypeError, ValueError) as error:
+        raise type(error)(str(error).replace("context", "document")) from None
+    return questions, documents
 
 
 def _check_counts(top_k, max_answer_length):

@@ -144,6 +144,38 @@ def test_by_default_a_span_must_beat_its_own_windows_not_here(tokenizer):
         answerer("where?", context, window_score="best")
 
 
+def test_read_finds_the_answer_in_the_seventh_of_ten_documents(tokenizer):
+    keywords = {"london": 6.0, "paris": 4.0}
+    model = NotHereModel(tokenizer, keywords, keywords, not_here_word="dog", not_here_logit=8.0)
+    answerer = QuestionAnswerer(model, tokenizer, max_length=48, doc_stride=16)
+    documents = [f"the dog sat in london . the {'big ' * i}house ." for i in range(10)]
+    documents[6] = "the big red house . the cat ran to paris ."
+    answers = answerer.read("where did the cat run?", documents, top_k=3)
+    assert model.calls == 1  # the windows of all documents share batches
+    best = answers[0]
+    assert best["document"] == 6 and best["answer"] == "paris"
+    assert best["start"] == documents[6].index("paris") and best["end"] == best["start"] + 5
+    scores = [answer["score"] for answer in answers]
+    assert scores == sorted(scores, reverse=True) and all(0 <= x <= 1 for x in scores)
+    # A london span lost to its window's "not here": log-odds 6 + 6 - 16 < 0, a score under 1/2.
+    assert best["score"] > 0.5
+    assert all(a["score"] < 0.5 for a in answers if a["answer"] == "london")
+    assert answerer.read("where did the cat run?", documents, top_k=3, score_threshold=0.5) == [
+        a for a in answers if a["score"] >= 0.5
+    ]
+
+
+@pytest.mark.parametrize(
+    "documents, error, message",
+    [([], ValueError, "no documents"), (["a", " "], ValueError, "document 1 is empty"),
+     ("a text", TypeError, "list of strings"), (["a", 3], TypeError, "document 1 must be")],
+)
+def test_read_refuses_bad_documents(tokenizer, documents, error, message):
+    answerer = keyword_answerer(tokenizer, {"paris": 1.0}, {"paris": 1.0})
+    with pytest.raises(error, match=message):
+        answerer.read("where?", documents)
+
+
 def test_top_k_answers_are_sorted_by_score_and_never_end_before_they_start(tokenizer):
     context = "paris is the capital of france . london is the capital of england ."
     answerer = keyword_answerer(

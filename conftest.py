@@ -26,47 +26,39 @@ def bundled_examples():
     return keras_qa.load_examples("bundled")
 
 
-@pytest.fixture(scope="session")
-def tiny_preset(tmp_path_factory):
-    """A tiny random BERT saved as a KerasHub preset folder (backbone and tokenizer)."""
+def save_tiny_preset(folder, architecture, max_sequence_length):
+    """A tiny random KerasHub backbone and its WordPiece tokenizer (the tiny words) as a preset."""
     import keras_hub
 
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
-    folder = str(tmp_path_factory.mktemp("tiny_preset"))
-    backbone = keras_hub.models.BertBackbone(
+    backbone_class = getattr(keras_hub.models, f"{architecture}Backbone")
+    tokenizer_class = getattr(keras_hub.models, f"{architecture}Tokenizer")
+    backbone = backbone_class(
         vocabulary_size=len(vocabulary),
         num_layers=2,
         num_heads=2,
         hidden_dim=32,
         intermediate_dim=64,
-        max_sequence_length=128,
+        max_sequence_length=max_sequence_length,
         dropout=0.0,
     )
-    tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocabulary, lowercase=True)
     backbone.save_to_preset(folder)
-    tokenizer.save_to_preset(folder)
+    tokenizer_class(vocabulary=vocabulary, lowercase=True).save_to_preset(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory):
+    """A tiny random BERT saved as a KerasHub preset folder (backbone and tokenizer)."""
+    return save_tiny_preset(str(tmp_path_factory.mktemp("tiny_preset")), "Bert", 128)
 
 
 @pytest.fixture(scope="session")
 def tiny_distilbert_preset(tmp_path_factory):
     """A tiny random DistilBERT (the keras.io recipe's architecture) as a KerasHub preset folder, with
     the 512 positions that the recipe's 384-token windows need."""
-    import keras_hub
-
-    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
     folder = str(tmp_path_factory.mktemp("tiny_distilbert_preset"))
-    keras_hub.models.DistilBertBackbone(
-        vocabulary_size=len(vocabulary),
-        num_layers=2,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=512,
-        dropout=0.0,
-    ).save_to_preset(folder)
-    keras_hub.models.DistilBertTokenizer(vocabulary=vocabulary, lowercase=True).save_to_preset(folder)
-    return folder
+    return save_tiny_preset(folder, "DistilBert", 512)
 
 
 @pytest.fixture(scope="session")

@@ -120,14 +120,9 @@ class QuestionAnswerer:
         """
         questions, contexts, single = _as_lists(question, context)
         _check_counts(top_k, max_answer_length)
-        doc_stride = self.doc_stride if doc_stride is None else int(doc_stride)
-        examples = [
-            {"id": str(i), "question": q, "context": c, "answers": {"text": [], "answer_start": []}}
-            for i, (q, c) in enumerate(zip(questions, contexts))
-        ]
-        features = prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
+        features = self._features(questions, contexts, doc_stride)
         spans, log_probabilities, null_log_probabilities = self._rank_spans(
-            features, len(examples), top_k, max_answer_length, window_score
+            features, len(questions), top_k, max_answer_length, window_score
         )
         results = []
         for index, text in enumerate(contexts):
@@ -178,14 +173,9 @@ class QuestionAnswerer:
         """
         questions, documents = _question_over_documents(question, documents)
         _check_counts(top_k, max_answer_length)
-        doc_stride = self.doc_stride if doc_stride is None else int(doc_stride)
-        examples = [
-            {"id": str(i), "question": q, "context": d, "answers": {"text": [], "answer_start": []}}
-            for i, (q, d) in enumerate(zip(questions, documents))
-        ]
-        features = prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
+        features = self._features(questions, documents, doc_stride)
         spans, log_probabilities, _ = self._rank_spans(
-            features, len(examples), top_k, max_answer_length, "null_relative"
+            features, len(questions), top_k, max_answer_length, "null_relative"
         )
         ranked = []
         for index, text in enumerate(documents):
@@ -198,6 +188,15 @@ class QuestionAnswerer:
         if score_threshold is not None:
             answers = [answer for answer in answers if answer["score"] >= score_threshold]
         return answers
+
+    def _features(self, questions, contexts, doc_stride):
+        """The windows of question i over context i (`doc_stride` None: the model's own)."""
+        doc_stride = self.doc_stride if doc_stride is None else int(doc_stride)
+        examples = [
+            {"id": str(i), "question": q, "context": c, "answers": {"text": [], "answer_start": []}}
+            for i, (q, c) in enumerate(zip(questions, contexts))
+        ]
+        return prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
 
     def _rank_spans(self, features, num_examples, top_k, max_answer_length, window_score):
         """The best spans of each example ranked by `window_score`, the windows' log-probabilities

@@ -115,6 +115,7 @@ def _largest_difference(expected, exported, mask=None):
 def _export_huggingface(model, tokenizer, config, output):
     """Write the Hugging Face folder, then load it with transformers and compare logits."""
     from keras_qa import huggingface
+    from keras_qa.model import copy_model
 
     try:
         import torch
@@ -126,6 +127,9 @@ def _export_huggingface(model, tokenizer, config, output):
         ) from error
     huggingface.save_question_answering_checkpoint(model, tokenizer, output)
     inputs = sample_inputs(tokenizer, model.input_names, config["max_length"])
+    # The export holds float32 weights and transformers computes in float32: compare with that.
+    if model.backbone.dtype_policy.name != "float32":
+        model = copy_model(model, "float32")
     expected = model.predict_on_batch(inputs)
     reloaded = transformers.AutoModelForQuestionAnswering.from_pretrained(output).eval()
     names = {"token_ids": "input_ids", "padding_mask": "attention_mask"}

@@ -83,18 +83,36 @@ def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128):
     return features
 
 
-def not_here_windows(features, count, seed=0):
-    """A sample of `count` training windows labelled [CLS] ("the answer is not here"), as features.
+def not_here_windows(features, count, seed=0, examples=None):
+    """A sample of `count` windows labelled [CLS] ("the answer is not here"), as training features.
 
     Args:
-        features: training features (`prepare_train_features`).
+        features: features of `examples` (`prepare_eval_features`, or `prepare_train_features` when
+            `examples` is None).
         count: how many to take (fewer when there are fewer).
         seed: the sample's seed.
+        examples: when given (with eval features, which keep offsets), windows whose text holds one
+            of their question's answers anyway (a neighbouring paragraph naming the same thing) are
+            left out: they are not examples of "not here".
     """
     rows = np.flatnonzero(features["start_positions"] == CLS_INDEX)
+    if examples is not None:
+        holds = [_holds_an_answer(features, row, examples) for row in rows]
+        rows = rows[~np.asarray(holds, dtype=bool)] if len(rows) else rows
     count = min(int(count), len(rows))
     rows = np.sort(np.random.default_rng(seed).choice(rows, count, replace=False))
-    return {name: values[rows] for name, values in features.items()}
+    names = [name for name in features if name != "offsets"]
+    return {name: features[name][rows] for name in names}
+
+
+def _holds_an_answer(features, row, examples):
+    """Whether the context text of window `row` contains one of its example's answers (any case)."""
+    offsets = features["offsets"][row]
+    offsets = offsets[offsets[:, 0] >= 0]
+    example = examples[features["example_index"][row]]
+    text = example["context"][offsets[0, 0] : offsets[-1, 1]].lower()
+    answers = (example.get("answers") or {}).get("text") or []
+    return any(answer.strip().lower() in text for answer in answers if answer.strip())
 
 
 def concatenate_features(first, second):

@@ -356,14 +356,13 @@ class _Data:
     def _add_long_context_windows(self):
         """Windows of long contexts that do not hold the answer, sampled to the asked share."""
         settings = self.settings
-        long_features = prepare_train_features(
-            with_neighbouring_contexts(self.train_examples),
-            self.tokenizer,
-            settings.max_length,
-            settings.doc_stride,
+        long_examples = with_neighbouring_contexts(self.train_examples)
+        # Eval features keep the offsets that tell which windows hold an answer's text anyway.
+        long_features = prepare_eval_features(
+            long_examples, self.tokenizer, settings.max_length, settings.doc_stride
         )
         count = round(settings.long_context_share * len(self.train_features["example_index"]))
-        extra = not_here_windows(long_features, count, settings.seed)
+        extra = not_here_windows(long_features, count, settings.seed, long_examples)
         self.long_context_windows = len(extra["example_index"])
         self.train_features = concatenate_features(self.train_features, extra)
 

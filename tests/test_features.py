@@ -318,6 +318,20 @@ def test_not_here_windows_come_from_long_contexts_labelled_cls(minilm_tokenizer,
     again = not_here_windows(long, 30, seed=1)
     assert all(np.array_equal(extra[name], again[name]) for name in extra)  # seeded
     assert len(not_here_windows(long, 10**6)["example_index"]) == (long["start_positions"] == 0).sum()
+    # With the examples, windows that hold an answer's text anyway are not "not here".
+    long_examples = with_neighbouring_contexts(examples)
+    located = keras_qa.prepare_eval_features(long_examples, minilm_tokenizer, 128, 32)
+    clean = not_here_windows(located, 10**6, examples=long_examples)
+    assert "offsets" not in clean and 0 < len(clean["example_index"]) < len(located["token_ids"])
+    for row in np.flatnonzero(located["start_positions"] == 0):
+        offsets = located["offsets"][row][located["offsets"][row][:, 0] >= 0]
+        example = long_examples[located["example_index"][row]]
+        text = example["context"][offsets[0, 0] : offsets[-1, 1]].lower()
+        kept = any(
+            index == located["example_index"][row] and np.array_equal(located["token_ids"][row], ids)
+            for index, ids in zip(clean["example_index"], clean["token_ids"])
+        )
+        assert kept != any(answer.lower() in text for answer in example["answers"]["text"])
     joined = concatenate_features(short, extra)
     windows = len(short["example_index"])
     assert len(joined["token_ids"]) == windows + 30

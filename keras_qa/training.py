@@ -142,8 +142,8 @@ class TrainSettings:
     long_context_share: float = setting(
         0.0,
         "add this many windows per training window (0.3: 3 in 10 more) from long contexts (each "
-        "question's context among its neighbours, as the *-long splits) that do not hold the "
-        "answer: they teach windows to say 'not here'",
+        "question's context among its neighbours, as the *-long splits) that hold neither the "
+        "answer nor its text: they teach windows to say 'not here'",
     )
 
 

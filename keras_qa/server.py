@@ -7,6 +7,10 @@ extra (`pip install "keras-qa[serve]"`: FastAPI and uvicorn).
   "handle_impossible_answer"?, "align_to_words"?}` or Hugging Face's inference payload
   `{"inputs": {"question", "context"}, "parameters"?: {...}}` and returns the pipeline's answer:
   `{"answer", "score", "start", "end"}` (a list of them when `top_k` > 1).
+- `POST /read` takes `{"question", "documents", "top_k"? (5), "score_threshold"?,
+  "max_answer_length"?, "align_to_words"?}` and returns `QuestionAnswerer.read`'s answers, the best of
+  all documents first, each with its `document` index; its windows count against the request budget
+  and it takes turns like any request.
 - `GET /health` says the model is loaded, which backend runs it and how deep the queue is.
 - `GET /` is a page where a person pastes a text, asks a question and sees the answer highlighted.
 
@@ -53,6 +57,8 @@ from keras_qa.features import prepare_eval_features
 from keras_qa.runtime import backend_name
 
 MAX_TOP_K = 20
+# The most documents one `POST /read` request may hold (their windows also count against the budget).
+MAX_DOCUMENTS = 100
 # The status logged for a request whose client went away (nginx's "client closed request").
 CLIENT_GONE = 499
 logger = logging.getLogger(__name__)
@@ -71,6 +77,19 @@ class AnswerRequest(BaseModel):
     align_to_words: StrictBool = True
 
 
+class ReadRequest(BaseModel):
+    """The body of `POST /read`: one question over many documents (`QuestionAnswerer.read`)."""
+
+    model_config = {"extra": "forbid"}
+
+    question: StrictStr
+    documents: list[StrictStr] = Field(min_length=1, max_length=MAX_DOCUMENTS)
+    top_k: StrictInt = Field(5, ge=1, le=MAX_TOP_K)
+    score_threshold: float | None = Field(None, ge=0.0, le=1.0)
+    max_answer_length: StrictInt = Field(30, ge=1, le=512)
+    align_to_words: StrictBool = True
+
+
 class RequestError(Exception):
     """A client error: the HTTP status, the message sent back and any headers (`Retry-After`)."""
 
@@ -82,8 +101,9 @@ class RequestError(Exception):
         return JSONResponse({"error": self.message}, self.status, headers=self.headers)
 
 
-def parse_request(body, max_context_chars):
-    """An `AnswerRequest` from the raw body, or a `RequestError` saying what is wrong."""
+def parse_request(body, max_context_chars, kind=AnswerRequest):
+    """An `AnswerRequest` (or `ReadRequest`) from the raw body, or a `RequestError` saying what is
+    wrong."""
     try:
         payload = json.loads(body)
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, too many digits
@@ -92,7 +112,7 @@ def parse_request(body, max_context_chars):
         raise RequestError(400, "the body is not valid JSON: it nests too deeply to read") from None
     if not isinstance(payload, dict):
         raise RequestError(422, "the body must be a JSON object")
-    if "inputs" in payload:  # Hugging Face's inference payload
+    if "inputs" in payload and kind is AnswerRequest:  # Hugging Face's inference payload
         inputs, parameters = payload.get("inputs"), payload.get("parameters") or {}
         extra = set(payload) - {"inputs", "parameters"}
         if extra or not isinstance(inputs, dict) or not isinstance(parameters, dict):
@@ -103,34 +123,38 @@ def parse_request(body, max_context_chars):
             )
         payload = {**parameters, **inputs}
     try:
-        request = AnswerRequest.model_validate(payload)
+        request = kind.model_validate(payload)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
             for problem in error.errors()
         )
         raise RequestError(422, problems) from None
-    for field in ("question", "context"):
-        if not getattr(request, field).strip():
+    texts = {"question": request.question}
+    if kind is AnswerRequest:
+        texts["context"] = request.context
+    else:
+        texts.update((f"document {i}", text) for i, text in enumerate(request.documents))
+    for field, text in texts.items():
+        if not text.strip():
             raise RequestError(422, f"{field} is empty")
-    if len(request.context) > max_context_chars:
-        raise RequestError(
-            413,
-            f"context has {len(request.context):,} characters; the limit is {max_context_chars:,}",
-        )
+        if field != "question" and len(text) > max_context_chars:
+            raise RequestError(
+                413, f"{field} has {len(text):,} characters; the limit is {max_context_chars:,}"
+            )
     return request
 
 
 def count_windows(answerer, request):
-    """The windows `answerer` cuts `request`'s question and context into: its share of model work."""
-    example = {
-        "id": "0",
-        "question": request.question,
-        "context": request.context,
-        "answers": {"text": [], "answer_start": []},
-    }
+    """The windows `answerer` cuts `request`'s question and context (or documents) into: its share
+    of model work."""
+    contexts = request.documents if isinstance(request, ReadRequest) else [request.context]
+    examples = [
+        {"id": str(i), "question": request.question, "context": context, "answers": {}}
+        for i, context in enumerate(contexts)
+    ]
     features = prepare_eval_features(
-        [example], answerer.tokenizer, answerer.max_length, answerer.doc_stride
+        examples, answerer.tokenizer, answerer.max_length, answerer.doc_stride
     )
     return len(features["example_index"])
 
@@ -151,8 +175,10 @@ class Job:
 
     @property
     def options(self):
-        """The decoding options one answerer call must share."""
+        """The decoding options one answerer call must share (a reading shares its call with none)."""
         request = self.request
+        if isinstance(request, ReadRequest):
+            return ("read", self.number)
         return (request.max_answer_length, request.handle_impossible_answer, request.align_to_words)
 
 
@@ -442,6 +468,10 @@ class Scheduler:
             raise Abandoned()
         requests = [job.request for job in call.jobs]
         with self.turn_model.turns_of(call):
+            if isinstance(requests[0], ReadRequest):
+                read = requests[0]
+                options = read.model_dump(exclude={"question", "documents"})
+                return [self.turn_answerer.read(read.question, read.documents, **options)]
             return self.turn_answerer(
                 [request.question for request in requests],
                 [request.context for request in requests],
@@ -463,6 +493,8 @@ class Scheduler:
                 job.future.cancel()
             elif error is not None:
                 job.future.set_exception(error)
+            elif isinstance(job.request, ReadRequest):
+                job.future.set_result(running.result()[index])
             else:
                 result = running.result()[index]
                 answers = result if isinstance(result, list) else [result]
@@ -573,10 +605,17 @@ def create_app(
 
     @app.post("/answer")
     async def answer(request: Request):
+        return await serve_request(request, AnswerRequest)
+
+    @app.post("/read")
+    async def read(request: Request):
+        return await serve_request(request, ReadRequest)
+
+    async def serve_request(request, kind):
         client = f"{request.client.host}:{request.client.port}" if request.client else "unknown"
         try:
             body = await read_body(request, max_body_bytes)
-            parsed = parse_request(body, max_context_chars)
+            parsed = parse_request(body, max_context_chars, kind)
             job = await scheduler.admit(parsed, client.rpartition(":")[0])
         except RequestError as error:
             return error.response()

@@ -137,6 +137,37 @@ def test_bad_requests_get_a_4xx_with_a_message_and_the_server_goes_on(
     )
 
 
+def test_read_answers_one_question_over_many_documents(server, answerer):
+    documents = ["the red mat . the dog sat in paris .", "a big blue house .", CONTEXT]
+    body = {"question": "where did the cat run ?", "documents": documents, "top_k": 3}
+    response = httpx.post(server + "/read", json=body, timeout=60)
+    assert response.status_code == 200
+    answers = response.json()
+    expected = answerer.read("where did the cat run ?", documents, top_k=3)
+    assert len(answers) == len(expected) == 3
+    assert all(got == pytest.approx(want) for got, want in zip(answers, expected))
+    best = answers[0]
+    assert documents[best["document"]][best["start"] : best["end"]] == best["answer"]
+    threshold = httpx.post(server + "/read", json=body | {"score_threshold": 1.0}, timeout=60)
+    assert threshold.status_code == 200 and threshold.json() == []
+
+
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"question": "q", "documents": []}, 422, "documents"),
+        ({"question": "q", "documents": [CONTEXT, " "]}, 422, "document 1 is empty"),
+        ({"question": "q", "documents": [CONTEXT, "word " * 1_100]}, 413, "document 1 has"),
+        ({"question": "q", "documents": [CONTEXT] * 40}, 413, "limit is 30 windows"),
+        ({"question": "q", "context": CONTEXT}, 422, "documents: Field required"),
+    ],
+)
+def test_read_refuses_bad_requests_clearly(server, body, status, message):
+    response = httpx.post(server + "/read", json=body, timeout=60)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
 def test_a_chunked_body_over_the_limit_is_refused(server):
     def chunks():
         for _ in range(30):

@@ -1,6 +1,5 @@
 """A KerasHub encoder backbone with pretrained weights, from any model source (`keras_qa.sources`)."""
 
-
 import keras
 import keras_hub
 

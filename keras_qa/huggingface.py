@@ -116,12 +116,12 @@ def load_question_answering_model(folder):
     from keras_qa.model import QuestionAnsweringModel
     from keras_qa.tokenizer import load_tokenizer
 
-    check_question_answering_type(folder)
     if not has_span_head(folder):
         raise ModelFileError(
             f"{folder}: a {model_type(folder)} encoder without a question-answering head "
             f"({HEAD_WEIGHT}); fine-tune it first: python -m keras_qa.train --model {folder}"
         )
+    check_question_answering_type(folder)
     backbone = load_backbone(folder)
     model = QuestionAnsweringModel(backbone)
     load_span_head(model, folder)

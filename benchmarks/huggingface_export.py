@@ -42,9 +42,13 @@ def transformers_logits(folder, features, batch_size):
             starts.append(np.where(mask, -1e9, output.start_logits.numpy()))
             ends.append(np.where(mask, -1e9, output.end_logits.numpy()))
     width = features["token_ids"].shape[1]
-    pad = [np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1e9) for x in starts]
-    pad_end = [np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1e9) for x in ends]
-    return np.concatenate(pad), np.concatenate(pad_end)
+
+    def full_width(batches):
+        return np.concatenate(
+            [np.pad(x, ((0, 0), (0, width - x.shape[1])), constant_values=-1e9) for x in batches]
+        )
+
+    return full_width(starts), full_width(ends)
 
 
 def main(argv=None):

@@ -1,14 +1,16 @@
 """Turn question answering examples into model features, in NumPy.
 
-Each example becomes one or more windows laid out as
+Each example becomes one or more windows laid out as the checkpoint's tokenizer says
+(`keras_qa.layouts.PairLayout`), for BERT
 
     [CLS] question [SEP] context tokens [ws, we) [SEP] [PAD] ...
 
-as in the keras.io example and Hugging Face's run_qa.py: the question is left-stripped and comes first,
-only the context is cut, and a long context is covered by overlapping windows of
-`max_length - len(question) - 3` context tokens that share `doc_stride` tokens with the window before.
-Training labels are the tokens holding the first answer's first and last characters; a window that does
-not hold the whole answer is labelled with the [CLS] index, 0.
+and for RoBERTa `<s> question </s></s> context </s> <pad> ...`, as in the keras.io example and Hugging
+Face's run_qa.py: the question is left-stripped and comes first, only the context is cut, and a long
+context is covered by overlapping windows of `max_length - len(question) - special tokens` context
+tokens that share `doc_stride` tokens with the window before. Training labels are the tokens holding the
+first answer's first and last characters; a window that does not hold the whole answer is labelled with
+the first token's index ([CLS] or <s>), 0.
 
 Contexts are tokenized once each (SQuAD has several questions per paragraph), windows and labels are
 computed with array operations, and the result is a dict of NumPy arrays that any backend can consume.
@@ -25,14 +27,16 @@ CLS_INDEX = 0
 # thousand windows at 384 / 128 and take seconds, while far longer texts cost minutes and gigabytes
 # with no sign of progress (README, "Limits"); they are refused, to be split into parts.
 MAX_CONTEXT_CHARS = 1_000_000
-# [CLS] question [SEP] context [SEP]
+# [CLS] question [SEP] context [SEP]: BERT's layout, the fewest special tokens of the supported ones.
 SPECIAL_TOKENS_PER_WINDOW = 3
+# Features that only evaluation and inference read.
+EVAL_ONLY_FEATURES = ("offsets", "continues_word")
 
 
-def largest_doc_stride(max_length):
+def largest_doc_stride(max_length, special_tokens=SPECIAL_TOKENS_PER_WINDOW):
     """The largest `doc_stride` windows of `max_length` tokens allow: each window keeps a question
-    token, the special tokens and more than `doc_stride` context tokens, so that the stride moves."""
-    return max_length - SPECIAL_TOKENS_PER_WINDOW - 2
+    token, the `special_tokens` and more than `doc_stride` context tokens, so that the stride moves."""
+    return max_length - special_tokens - 2
 
 
 def prepare_train_features(examples, tokenizer, max_length=384, doc_stride=128):
@@ -72,14 +76,16 @@ def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128):
     Returns:
         A dict of NumPy arrays: `token_ids`, `segment_ids`, `padding_mask`, `example_index`, `offsets`
         (int32, `(windows, max_length, 2)`: the characters of the example's context that each token
-        covers, -1 for tokens outside the context), and `start_positions`, `end_positions` (the
-        training labels, for a validation loss; 0 for unanswerable examples).
+        covers, -1 for tokens outside the context), `continues_word` (bool, `(windows, max_length)`:
+        the token continues the word of the token before it, both in the context), and
+        `start_positions`, `end_positions` (the training labels, for a validation loss; 0 for
+        unanswerable examples).
     """
     windows = _Windows(examples, tokenizer, max_length, doc_stride)
     features = windows.model_inputs()
     features["start_positions"], features["end_positions"] = windows.labels()
     features["example_index"] = windows.example_index
-    features["offsets"] = windows.offsets()
+    features["offsets"], features["continues_word"] = windows.offsets()
     return features
 
 
@@ -101,7 +107,7 @@ def not_here_windows(features, count, seed=0, examples=None):
         rows = rows[~np.asarray(holds, dtype=bool)] if len(rows) else rows
     count = min(int(count), len(rows))
     rows = np.sort(np.random.default_rng(seed).choice(rows, count, replace=False))
-    names = [name for name in features if name != "offsets"]
+    names = [name for name in features if name not in EVAL_ONLY_FEATURES]
     return {name: features[name][rows] for name in names}
 
 
@@ -129,15 +135,17 @@ class _Windows:
 
     def __init__(self, examples, tokenizer, max_length, doc_stride):
         max_length, doc_stride = int(max_length), int(doc_stride)
-        # Every window must keep more than doc_stride context tokens, so the stride moves forward.
-        max_question_tokens = max_length - SPECIAL_TOKENS_PER_WINDOW - doc_stride - 1
-        if doc_stride < 0 or doc_stride > largest_doc_stride(max_length):
-            raise ValueError(
-                f"max_length={max_length} and doc_stride={doc_stride} leave no room: max_length "
-                f"must be at least doc_stride + {SPECIAL_TOKENS_PER_WINDOW + 2} and doc_stride >= 0."
-            )
         if not isinstance(tokenizer, QATokenizer):
             tokenizer = load_tokenizer(tokenizer)
+        self.layout = tokenizer.layout
+        special = self.layout.special_token_count
+        # Every window must keep more than doc_stride context tokens, so the stride moves forward.
+        max_question_tokens = max_length - special - doc_stride - 1
+        if doc_stride < 0 or doc_stride > largest_doc_stride(max_length, special):
+            raise ValueError(
+                f"max_length={max_length} and doc_stride={doc_stride} leave no room: max_length "
+                f"must be at least doc_stride + {special + 2} and doc_stride >= 0."
+            )
         self.tokenizer = tokenizer
         self.max_length = max_length
         examples = list(examples)
@@ -155,9 +163,9 @@ class _Windows:
     def _encode(self, unique_contexts, questions):
         """Tokenize every distinct context and every question once; refuse texts with no tokens."""
         examples = self.examples
-        encoded_contexts = self.tokenizer.encode(unique_contexts)
+        encoded_contexts = self.tokenizer.encode(unique_contexts, words=True)
         self.encoded_questions = self.tokenizer.encode(questions)
-        for i, (ids, _) in enumerate(encoded_contexts):
+        for i, (ids, *_) in enumerate(encoded_contexts):
             if len(ids) == 0:
                 position = int(np.flatnonzero(self.context_index == i)[0])
                 raise ValueError(
@@ -171,10 +179,11 @@ class _Windows:
                     "(only whitespace or control characters)."
                 )
         # All contexts' tokens in one flat array; a context's tokens start at context_base[c].
-        self.context_lengths = np.array([len(ids) for ids, _ in encoded_contexts], dtype=np.int64)
+        self.context_lengths = np.array([len(ids) for ids, *_ in encoded_contexts], dtype=np.int64)
         self.context_base = np.concatenate([[0], np.cumsum(self.context_lengths)[:-1]])
-        self.flat_context_ids = np.concatenate([ids for ids, _ in encoded_contexts])
-        self.flat_context_offsets = np.concatenate([offsets for _, offsets in encoded_contexts])
+        self.flat_context_ids = np.concatenate([ids for ids, *_ in encoded_contexts])
+        self.flat_context_offsets = np.concatenate([offsets for _, offsets, _ in encoded_contexts])
+        self.flat_continues_word = np.concatenate([words for *_, words in encoded_contexts])
         self.encoded_contexts = encoded_contexts
 
     def _cut_questions(self, max_question_tokens, doc_stride):
@@ -200,7 +209,7 @@ class _Windows:
     def _place_windows(self, question_lengths, doc_stride):
         """Windows per example, as in `tokenizers`' overflow: starts 0, step, 2 step, ... until a
         window reaches the end of the context."""
-        capacity = self.max_length - SPECIAL_TOKENS_PER_WINDOW - question_lengths
+        capacity = self.max_length - self.layout.special_token_count - question_lengths
         step = capacity - doc_stride
         n_context = self.context_lengths[self.context_index]
         counts = 1 + np.maximum(0, -(-(n_context - capacity) // step))
@@ -212,7 +221,7 @@ class _Windows:
         self.window_stop = np.minimum(self.window_start + capacity[ex], n_context[ex])
         self.question_length = question_lengths[ex]
         # Position of the window's first context token in the model input.
-        self.context_position = 2 + self.question_length
+        self.context_position = self.layout.context_position(self.question_length)
 
     @staticmethod
     def _check_and_index(examples):
@@ -239,34 +248,43 @@ class _Windows:
         token_ids = np.full((count, self.max_length), self.tokenizer.pad_token_id, dtype=np.int32)
         segment_ids = np.zeros((count, self.max_length), dtype=np.int32)
         padding_mask = np.zeros((count, self.max_length), dtype=np.int32)
-        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
-        token_ids[:, 0] = cls_id
+        layout = self.layout
+        first = len(layout.prefix)
+        token_ids[:, :first] = layout.prefix
+        segment_ids[:, :first] = layout.prefix_types
+        middle, suffix = len(layout.middle), len(layout.suffix)
         for row, example in enumerate(self.example_index):
-            question = self.question_ids[example]
             begin = self.context_position[row]
             base = self.context_base[self.context_index[example]]
             end = begin + self.window_stop[row] - self.window_start[row]
-            token_ids[row, 1 : begin - 1] = question
-            token_ids[row, begin - 1] = sep_id
+            token_ids[row, first : begin - middle] = self.question_ids[example]
+            segment_ids[row, first : begin - middle] = layout.question_type
+            token_ids[row, begin - middle : begin] = layout.middle
+            segment_ids[row, begin - middle : begin] = layout.middle_types
             token_ids[row, begin:end] = self.flat_context_ids[
                 base + self.window_start[row] : base + self.window_stop[row]
             ]
-            token_ids[row, end] = sep_id
-            segment_ids[row, begin : end + 1] = 1
-            padding_mask[row, : end + 1] = 1
+            segment_ids[row, begin:end] = layout.context_type
+            token_ids[row, end : end + suffix] = layout.suffix
+            segment_ids[row, end : end + suffix] = layout.suffix_types
+            padding_mask[row, : end + suffix] = 1
         return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
 
     def offsets(self):
+        """`offsets` and `continues_word` of every window (see `prepare_eval_features`)."""
         count = len(self.example_index)
         offsets = np.full((count, self.max_length, 2), -1, dtype=np.int32)
+        continues_word = np.zeros((count, self.max_length), dtype=bool)
         for row, example in enumerate(self.example_index):
             begin = self.context_position[row]
             base = self.context_base[self.context_index[example]]
             stop = begin + self.window_stop[row] - self.window_start[row]
-            offsets[row, begin:stop] = self.flat_context_offsets[
-                base + self.window_start[row] : base + self.window_stop[row]
-            ]
-        return offsets
+            tokens = slice(base + self.window_start[row], base + self.window_stop[row])
+            offsets[row, begin:stop] = self.flat_context_offsets[tokens]
+            continues_word[row, begin:stop] = self.flat_continues_word[tokens]
+        # A window's first token continues no word inside the window.
+        continues_word[np.arange(count), self.context_position] = False
+        return offsets, continues_word
 
     def labels(self):
         """The first answer's first and last token in each window, or [CLS] where it is not inside."""
@@ -277,7 +295,7 @@ class _Windows:
             if span is None:
                 continue
             start_char, end_char = span
-            _, offsets = self.encoded_contexts[self.context_index[i]]
+            _, offsets, _ = self.encoded_contexts[self.context_index[i]]
             # The last token starting at or before the answer, the first ending at or after it.
             first_token[i] = np.searchsorted(offsets[:, 0], start_char, side="right") - 1
             last_token[i] = np.searchsorted(offsets[:, 1], end_char, side="left")

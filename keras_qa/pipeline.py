@@ -60,16 +60,12 @@ class QuestionAnswerer:
         self.max_length = int(max_length)
         self.doc_stride = int(doc_stride)
         self.batch_size = int(batch_size)
-        # WordPiece marks the pieces that continue a word ("gold", "##en").
-        self.continues_word = np.array(
-            [token.startswith("##") for token in tokenizer.vocabulary], dtype=bool
-        )
 
     @classmethod
     def from_pretrained(cls, path, batch_size=32, dtype="auto"):
         """Load a model that answers: what `python -m keras_qa.train` saved, or a Hugging Face
-        question-answering checkpoint (BERT or DistilBERT `*ForQuestionAnswering`, with its trained
-        head and tokenizer).
+        question-answering checkpoint (BERT, DistilBERT, RoBERTa, XLM-RoBERTa or ALBERT
+        `*ForQuestionAnswering`, with its trained head and tokenizer).
 
         Args:
             path: a directory written by `keras_qa.train`, a local Hugging Face folder, or
@@ -121,14 +117,14 @@ class QuestionAnswerer:
         questions, contexts, single = _as_lists(question, context)
         _check_counts(top_k, max_answer_length)
         features = self._features(questions, contexts, doc_stride)
-        spans, log_probabilities, null_log_probabilities = self._rank_spans(
-            features, len(questions), top_k, max_answer_length, window_score
+        scores = self._score_windows(features, len(questions), window_score)
+        spans, found = self._distinct_answers(
+            features, scores, contexts, top_k, max_answer_length, align_to_words
         )
         results = []
-        for index, text in enumerate(contexts):
-            answers = self._answers(features, spans, log_probabilities, index, text, align_to_words)
+        for index, answers in enumerate(found):
             if handle_impossible_answer or not answers:
-                null_score = math.exp(null_log_probabilities[index])
+                null_score = math.exp(scores["null_log_probabilities"][index])
                 null = {"answer": "", "score": null_score, "start": 0, "end": 0}
                 answers.append((float(spans["null_score"][index]), null))
                 answers.sort(key=lambda ranked: -ranked[0])
@@ -174,13 +170,13 @@ class QuestionAnswerer:
         questions, documents = _question_over_documents(question, documents)
         _check_counts(top_k, max_answer_length)
         features = self._features(questions, documents, doc_stride)
-        spans, log_probabilities, _ = self._rank_spans(
-            features, len(questions), top_k, max_answer_length, "null_relative"
+        scores = self._score_windows(features, len(questions), "null_relative")
+        _, found = self._distinct_answers(
+            features, scores, documents, top_k, max_answer_length, align_to_words
         )
         ranked = []
-        for index, text in enumerate(documents):
-            found = self._answers(features, spans, log_probabilities, index, text, align_to_words)
-            for log_odds, answer in found:
+        for index, answers in enumerate(found):
+            for log_odds, answer in answers:
                 score = 1.0 / (1.0 + math.exp(-log_odds)) if log_odds > -700 else 0.0
                 ranked.append((log_odds, answer | {"score": score, "document": index}))
         ranked.sort(key=lambda item: -item[0])
@@ -198,21 +194,13 @@ class QuestionAnswerer:
         ]
         return prepare_eval_features(examples, self.tokenizer, self.max_length, doc_stride)
 
-    def _rank_spans(self, features, num_examples, top_k, max_answer_length, window_score):
-        """The best spans of each example ranked by `window_score`, the windows' log-probabilities
-        and each example's "no answer" log-probability (what is reported, whatever ranked)."""
+    def _score_windows(self, features, num_examples, window_score):
+        """The model's logits made into the span ranking of `window_score`, the windows'
+        log-probabilities, and each example's "no answer" log-probability (what is reported,
+        whatever ranked)."""
         start_logits, end_logits = predict_logits(self.model, features, self.batch_size)
         offsets = features["offsets"]
-        start_ranks, end_ranks = window_scores(start_logits, end_logits, offsets, window_score)
-        spans = decode_spans(
-            features,
-            start_ranks,
-            end_ranks,
-            num_examples=num_examples,
-            n_best=max(20, top_k),
-            max_answer_length=max_answer_length,
-            top_k=top_k,
-        )
+        ranks = window_scores(start_logits, end_logits, offsets, window_score)
         log_probabilities = (
             window_log_probabilities(start_logits, offsets),
             window_log_probabilities(end_logits, offsets),
@@ -220,7 +208,34 @@ class QuestionAnswerer:
         null_log_probabilities = _null_log_probabilities(
             log_probabilities, features["example_index"], num_examples
         )
-        return spans, log_probabilities, null_log_probabilities
+        return {
+            "ranks": ranks,
+            "log_probabilities": log_probabilities,
+            "null_log_probabilities": null_log_probabilities,
+        }
+
+    def _distinct_answers(self, features, scores, texts, top_k, max_answer_length, align_to_words):
+        """The decoded spans and, per example, up to `top_k` `(rank score, answer)` pairs of distinct
+        characters. Widening to words can turn several spans into one answer, so more spans are
+        decoded until `top_k` distinct answers come back or no span is left."""
+        count = top_k
+        while True:
+            spans = decode_spans(
+                features,
+                *scores["ranks"],
+                num_examples=len(texts),
+                n_best=max(20, count),
+                max_answer_length=max_answer_length,
+                top_k=count,
+            )
+            found = [
+                self._answers(features, spans, scores["log_probabilities"], index, text, align_to_words)
+                for index, text in enumerate(texts)
+            ]
+            more_exist = np.isfinite(spans["score"]).all(axis=1)
+            if not any(len(a) < top_k and more for a, more in zip(found, more_exist)):
+                return spans, [answers[:top_k] for answers in found]
+            count *= 4
 
     def _answers(self, features, spans, log_probabilities, index, text, align_to_words):
         """`(rank score, answer)` pairs of one question, best first, from its ranked spans."""
@@ -236,11 +251,10 @@ class QuestionAnswerer:
             end = int(spans["end_char"][index, rank])
             if align_to_words:
                 start, end = widen_to_words(
-                    features["token_ids"][window],
                     features["offsets"][window],
                     start_token,
                     end_token,
-                    self.continues_word,
+                    features["continues_word"][window],
                 )
             if (start, end) in seen:  # two spans inside the same words
                 continue

@@ -262,31 +262,30 @@ def window_log_probabilities(logits, offsets):
     return (masked - log_total).astype(np.float32)
 
 
-def widen_to_words(token_ids, offsets, start_token, end_token, continues_word):
+def widen_to_words(offsets, start_token, end_token, continues_word):
     """The characters of a span widened to the whole words its first and last tokens belong to.
 
+    Words are the tokenizer's pre-tokens, as in Hugging Face's pipeline (`word_ids`): WordPiece's
+    "##" pieces continue a word, and so do the later pieces of a byte-level BPE or SentencePiece word.
+
     Args:
-        token_ids, offsets: one window's `token_ids` `(length,)` and `offsets` `(length, 2)`.
+        offsets: one window's `offsets` `(length, 2)`.
         start_token, end_token: the span's first and last token in that window.
-        continues_word: a boolean array over the vocabulary, True for the pieces that continue a
-            word (WordPiece's "##" pieces).
+        continues_word: one window's `continues_word` `(length,)` (`prepare_eval_features`): True
+            for a token that continues the word of the token before it.
 
     Returns:
         `(start_char, end_char)`.
 
     Example:
-    >>> continues = np.array([False, False, True])  # ids: 0 "the", 1 "gold", 2 "##en"
-    >>> widen_to_words(np.array([0, 1, 2]), np.array([[0, 3], [4, 8], [8, 10]]), 1, 1, continues)
+    >>> offsets = np.array([[0, 3], [4, 8], [8, 10]])  # "the", "gold", "##en"
+    >>> widen_to_words(offsets, 1, 1, np.array([False, False, True]))
     (4, 10)
     """
     first, last = int(start_token), int(end_token)
-    while first > 0 and offsets[first - 1, 0] >= 0 and continues_word[token_ids[first]]:
+    while first > 0 and offsets[first - 1, 0] >= 0 and continues_word[first]:
         first -= 1
-    while (
-        last + 1 < len(token_ids)
-        and offsets[last + 1, 0] >= 0
-        and continues_word[token_ids[last + 1]]
-    ):
+    while last + 1 < len(offsets) and offsets[last + 1, 0] >= 0 and continues_word[last + 1]:
         last += 1
     return int(offsets[first, 0]), int(offsets[last, 1])
 

@@ -1,15 +1,19 @@
-"""A WordPiece tokenizer that also returns character offsets.
+"""A tokenizer that also returns character offsets and words, and knows the checkpoint's pair layout.
 
 KerasHub tokenizers return token ids only; extractive question answering needs to know which characters
 of the context each token covers, both to label answers and to cut answers back out of the text. This
-module builds that tokenizer with the `tokenizers` library from the checkpoint's own vocabulary and casing
-rules, so that ids are the ones the checkpoint was trained with:
+module builds that tokenizer with the `tokenizers` library from the checkpoint's own files, so that ids
+are the ones the checkpoint was trained with:
 
-- Hugging Face folders (BERT, DistilBERT, cased and uncased, and the packaged all-MiniLM-L6-v2): the
-  rules of Hugging Face's `BertTokenizerFast` (`do_lower_case`, `strip_accents`, `tokenize_chinese_chars`
-  and the special tokens read from the folder), so ids and offsets equal the folder's own
-  `tokenizer.json`. The vocabulary comes from `vocab.txt`, or from `tokenizer.json` where a folder has
-  only that (transformers 5 writes no `vocab.txt`).
+- Hugging Face folders of byte-level BPE (RoBERTa) and Unigram / SentencePiece (XLM-RoBERTa, ALBERT)
+  checkpoints: their `tokenizer.json` as it is (normalizer, pre-tokenizer, model), with the pair
+  layout and token types read from its post-processor (`keras_qa.layouts`).
+
+- Hugging Face WordPiece folders (BERT, DistilBERT, cased and uncased, and the packaged
+  all-MiniLM-L6-v2): the rules of Hugging Face's `BertTokenizerFast` (`do_lower_case`, `strip_accents`,
+  `tokenize_chinese_chars` and the special tokens read from the folder), so ids and offsets equal the
+  folder's own `tokenizer.json`. The vocabulary comes from `vocab.txt`, or from `tokenizer.json` where
+  a folder has only that (transformers 5 writes no `vocab.txt`).
 - KerasHub preset folders and KerasHub `WordPieceTokenizer` objects (`BertTokenizer`,
   `DistilBertTokenizer`, ...): the rules of KerasHub's WordPiece tokenizer (NFKC case folding when
   `lowercase`, accents kept unless `strip_accents`, control and format characters split words). Note
@@ -18,8 +22,8 @@ rules, so that ids are the ones the checkpoint was trained with:
   difference remains: KerasHub case-folds after splitting words, so a punctuation mark that NFKC expands
   into several ("…" into "...") is one word there and several here.
 
-Only WordPiece vocabularies are supported (BERT-family encoders: BERT, DistilBERT, MiniLM, ELECTRA-style
-checkpoints). Byte-level BPE and SentencePiece models (RoBERTa, ALBERT, DeBERTa-v3) raise a clear error.
+WordPiece tokenizers lay out pairs as BERT does, `[CLS] question [SEP] context [SEP]`. A folder with a
+SentencePiece model file but no `tokenizer.json` gets an error that says how to write one.
 """
 
 import json
@@ -32,18 +36,26 @@ from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 from keras_qa import sources
 from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json, read_json_object
+from keras_qa.layouts import PairLayout
 from keras_qa.saving import tokenizer_directory
 
 HUGGING_FACE_STYLE = "huggingface"
 KERAS_HUB_STYLE = "keras_hub"
+# A Hugging Face `tokenizer.json` used as it is (any model type).
+TOKENIZER_JSON_STYLE = "tokenizer_json"
+TOKENIZER_JSON_FILE = "tokenizer.json"
 VOCABULARY_FILE = "vocab.txt"
 CONFIG_FILE = "keras_qa_tokenizer.json"
 # What a Hugging Face repository needs to hold for its tokenizer to be built.
 HUGGING_FACE_TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "config.json")
+SENTENCEPIECE_FILES = ("spiece.model", "sentencepiece.bpe.model", "sentencepiece.model")
 
 
 class QATokenizer:
-    """WordPiece tokenization with character offsets, for extractive question answering.
+    """Tokenization with character offsets and a pair layout, for extractive question answering.
+
+    The constructor builds a WordPiece tokenizer (BERT's layout); `QATokenizer.from_tokenizer_json`
+    takes any Hugging Face fast tokenizer.
 
     Args:
         vocabulary: a list of tokens (the index is the id) or the path of a `vocab.txt` file.
@@ -104,11 +116,45 @@ class QATokenizer:
         self.sep_token_id = token_to_id[sep_token]
         self.pad_token_id = token_to_id[pad_token]
         self.unk_token_id = token_to_id[unk_token]
+        self.layout = PairLayout.bert(self.cls_token_id, self.sep_token_id)
+        self.hugging_face_config = None
         self._tokenizer = Tokenizer(
             models.WordPiece(token_to_id, unk_token=unk_token, max_input_chars_per_word=100)
         )
         self._tokenizer.normalizer = self._normalizer()
         self._tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+
+    @classmethod
+    def from_tokenizer_json(cls, text, pad_token, layout=None, hugging_face_config=None):
+        """A tokenizer from a Hugging Face `tokenizer.json` (WordPiece, BPE or Unigram), used as is.
+
+        Args:
+            text: the file's content.
+            pad_token: the padding token (`tokenizer_config.json`'s `pad_token`).
+            layout: a `PairLayout`; default: read from the file's post-processor.
+            hugging_face_config: the folder's `tokenizer_config.json` as a dict, written back by
+                `save_hugging_face`.
+        """
+        tokenizer = Tokenizer.from_str(text)
+        # Windows are cut and padded here; a truncation or padding saved in the file would cut
+        # contexts before they are windowed.
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        if layout is None:
+            layout = PairLayout.from_post_processor(json.loads(text).get("post_processor"))
+        pad_token_id = tokenizer.token_to_id(pad_token)
+        if pad_token_id is None:
+            raise ModelFileError(f"the padding token {pad_token!r} is not in tokenizer.json")
+        self = cls.__new__(cls)
+        self._tokenizer, self.tokenizer_json, self.layout = tokenizer, text, layout
+        self.hugging_face_config = dict(hugging_face_config or {})
+        self.style = TOKENIZER_JSON_STYLE
+        self.pad_token, self.pad_token_id = pad_token, pad_token_id
+        self.cls_token_id = layout.prefix[0]
+        self.cls_token = tokenizer.id_to_token(self.cls_token_id)
+        by_id = sorted(tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda item: item[1])
+        self.vocabulary = [token for token, _ in by_id]
+        return self
 
     def _normalizer(self):
         if self.style == HUGGING_FACE_STYLE:
@@ -143,15 +189,18 @@ class QATokenizer:
     def vocabulary_size(self):
         return len(self.vocabulary)
 
-    def encode(self, texts):
+    def encode(self, texts, words=False):
         """Tokenize texts without special tokens.
 
         Args:
             texts: a list of strings.
+            words: also say which tokens continue the word of the token before them.
 
         Returns:
             A list with, for each text, `(ids, offsets)`: int32 arrays of shape `(n,)` and `(n, 2)`,
-            where `offsets[i] = (start, end)` are the characters of the text that token `i` covers.
+            where `offsets[i] = (start, end)` are the characters of the text that token `i` covers;
+            with `words`, `(ids, offsets, continues_word)`, the last a boolean array `(n,)` (words
+            are the tokenizer's pre-tokens: what Hugging Face's `word_ids` number).
 
         Raises:
             TypeError: an item of `texts` is not a string (the message gives its index).
@@ -169,13 +218,7 @@ class QATokenizer:
         except TypeError as error:  # a lone surrogate: `tokenizers` does not say which text
             _check_texts(texts, cause=error)
             raise
-        return [
-            (
-                np.asarray(encoding.ids, dtype=np.int32),
-                np.asarray(encoding.offsets, dtype=np.int32).reshape(-1, 2),
-            )
-            for encoding in encodings
-        ]
+        return [_arrays(encoding, words) for encoding in encodings]
 
     def tokenize(self, text):
         """The token strings of one text (for inspection)."""
@@ -195,6 +238,13 @@ class QATokenizer:
             raise
 
     def get_config(self):
+        if self.style == TOKENIZER_JSON_STYLE:
+            return {
+                "style": self.style,
+                "pad_token": self.pad_token,
+                "layout": self.layout.get_config(),
+                "hugging_face_config": self.hugging_face_config,
+            }
         return {
             "lowercase": self.lowercase,
             "strip_accents": self.strip_accents,
@@ -207,18 +257,31 @@ class QATokenizer:
         }
 
     def save(self, directory):
-        """Write `vocab.txt` and `keras_qa_tokenizer.json` into `directory`."""
+        """Write `keras_qa_tokenizer.json` and `vocab.txt` (WordPiece) or `tokenizer.json` into
+        `directory`."""
         os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, VOCABULARY_FILE), "w", encoding="utf-8") as file:
-            file.writelines(f"{token}\n" for token in self.vocabulary)
+        if self.style == TOKENIZER_JSON_STYLE:
+            with open(os.path.join(directory, TOKENIZER_JSON_FILE), "w", encoding="utf-8") as file:
+                file.write(self.tokenizer_json)
+        else:
+            with open(os.path.join(directory, VOCABULARY_FILE), "w", encoding="utf-8") as file:
+                file.writelines(f"{token}\n" for token in self.vocabulary)
         with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as file:
             json.dump(self.get_config(), file, indent=2)
 
     def save_hugging_face(self, directory):
         """Write the tokenizer as transformers' `AutoTokenizer` reads it: `tokenizer.json` (these
         normalization and WordPiece rules, with BERT's pair template `[CLS] q [SEP] c [SEP]` and
-        token type ids) and `tokenizer_config.json`."""
+        token type ids) and `tokenizer_config.json`; a tokenizer read from a `tokenizer.json` writes
+        that file and its folder's `tokenizer_config.json` back."""
         from tokenizers import decoders, processors
+
+        if self.style == TOKENIZER_JSON_STYLE:
+            self.save(directory)
+            os.remove(os.path.join(directory, CONFIG_FILE))
+            with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as file:
+                json.dump(self.hugging_face_config, file, indent=2)
+            return
 
         tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
         cls, sep = self.cls_token, self.sep_token
@@ -252,9 +315,19 @@ class QATokenizer:
     def load(cls, directory):
         """Load what `save` wrote."""
         config = read_json(os.path.join(directory, CONFIG_FILE))
+        if config.get("style") == TOKENIZER_JSON_STYLE:
+            with open(os.path.join(directory, TOKENIZER_JSON_FILE), encoding="utf-8") as file:
+                text = file.read()
+            layout = PairLayout(**config["layout"])
+            return cls.from_tokenizer_json(
+                text, config["pad_token"], layout, config.get("hugging_face_config")
+            )
         return cls(os.path.join(directory, VOCABULARY_FILE), **config)
 
     def __repr__(self):
+        if self.style == TOKENIZER_JSON_STYLE:
+            model = json.loads(self._tokenizer.model.__getstate__()).get("type")
+            return f"QATokenizer({model}, vocabulary_size={self.vocabulary_size}, {self.layout})"
         return (
             f"QATokenizer(vocabulary_size={self.vocabulary_size}, lowercase={self.lowercase}, "
             f"strip_accents={self.strip_accents}, style={self.style!r})"
@@ -262,6 +335,18 @@ class QATokenizer:
 
 
 _STRING_TYPE = {str}
+
+
+def _arrays(encoding, words):
+    """`(ids, offsets)` or `(ids, offsets, continues_word)` of one `tokenizers` encoding."""
+    ids = np.asarray(encoding.ids, dtype=np.int32)
+    offsets = np.asarray(encoding.offsets, dtype=np.int32).reshape(-1, 2)
+    if not words:
+        return ids, offsets
+    word_ids = np.asarray([-1 if word is None else word for word in encoding.word_ids])
+    continues = np.zeros(len(ids), dtype=bool)
+    continues[1:] = (word_ids[1:] == word_ids[:-1]) & (word_ids[1:] >= 0)
+    return ids, offsets, continues
 
 
 def _check_texts(texts, cause=None, single=False):
@@ -334,10 +419,18 @@ def _read_vocabulary(path):
 
 
 def _from_hugging_face_folder(folder):
-    fast = read_json_object(os.path.join(folder, "tokenizer.json"))
+    fast = read_json_object(os.path.join(folder, TOKENIZER_JSON_FILE))
+    config = read_json_object(os.path.join(folder, "tokenizer_config.json"))
+    if str(config.get("padding_side", "right")).lower() != "right":
+        raise ModelFileError(
+            f"{folder}/tokenizer_config.json: padding_side is {config['padding_side']!r}; keras-qa "
+            "pads windows on the right (as BERT, RoBERTa, XLM-RoBERTa and ALBERT are trained)."
+        )
+    model_type = (fast.get("model") or {}).get("type")
+    if model_type and model_type != "WordPiece":
+        return _from_tokenizer_json_folder(folder, config)
     vocabulary = _hugging_face_vocabulary(folder, fast)
     settings = {"lowercase": True, "strip_accents": None, "split_on_cjk": True}
-    config = read_json_object(os.path.join(folder, "tokenizer_config.json"))
     if "do_lower_case" in config:
         settings["lowercase"] = bool(config["do_lower_case"])
     if "strip_accents" in config:
@@ -372,15 +465,41 @@ def _hugging_face_vocabulary(folder, fast):
                 f"{folder}/tokenizer.json: the WordPiece vocabulary's ids are not 0..{len(by_id) - 1}"
             )
         return [token for token, _ in by_id]
-    if model.get("type"):
+    if os.path.isfile(os.path.join(folder, TOKENIZER_JSON_FILE)):
         raise ModelFileError(
-            f"{folder}: this checkpoint uses a {model['type']} tokenizer, which is not supported: "
-            "keras-qa builds WordPiece tokenizers (BERT, DistilBERT, MiniLM) only."
+            f"{folder}/{TOKENIZER_JSON_FILE}: no tokenizer model in it (no 'model' with a 'type'); "
+            "write the file again with the checkpoint's tokenizer."
+        )
+    present = [name for name in SENTENCEPIECE_FILES if os.path.isfile(os.path.join(folder, name))]
+    if present:
+        raise ModelFileError(
+            f"{folder}: the tokenizer is a SentencePiece model ({present[0]}) without a "
+            "tokenizer.json; write one with transformers: AutoTokenizer.from_pretrained(folder)"
+            ".save_pretrained(folder)."
         )
     raise ModelFileError(
-        f"{folder}: no tokenizer found: neither {VOCABULARY_FILE} nor a tokenizer.json with a "
-        "WordPiece model. Add the checkpoint's tokenizer files to the folder."
+        f"{folder}: no tokenizer found: neither {VOCABULARY_FILE} nor a tokenizer.json. Add the "
+        "checkpoint's tokenizer files to the folder."
     )
+
+
+def _from_tokenizer_json_folder(folder, config):
+    """A BPE or Unigram tokenizer from a Hugging Face folder's `tokenizer.json`."""
+    path = os.path.join(folder, TOKENIZER_JSON_FILE)
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    pad_token = config.get("pad_token")
+    if isinstance(pad_token, dict):  # older files store special tokens as AddedToken dicts
+        pad_token = pad_token.get("content")
+    if not isinstance(pad_token, str):
+        raise ModelFileError(f"{folder}/tokenizer_config.json names no pad_token")
+    kept = {name: value for name, value in config.items() if name != "auto_map"}
+    try:
+        return QATokenizer.from_tokenizer_json(text, pad_token, hugging_face_config=kept)
+    except ModelFileError as error:
+        raise ModelFileError(f"{path}: {error}") from error
+    except Exception as error:  # `tokenizers` raises its own exception types for a corrupt file
+        raise ModelFileError(f"{path}: not a tokenizer `tokenizers` can read: {error}") from error
 
 
 def _from_keras_hub_folder(folder):
@@ -390,13 +509,15 @@ def _from_keras_hub_folder(folder):
         raise ModelFileError(
             f"{folder}: a KerasHub preset folder needs tokenizer.json and "
             "assets/tokenizer/vocabulary.txt (written by tokenizer.save_to_preset); "
-            "only WordPiece tokenizers are supported."
+            "from KerasHub presets keras-qa reads WordPiece tokenizers only (other tokenizers: use "
+            "the model's Hugging Face folder, with its tokenizer.json)."
         )
     settings = config.get("config", {})
     if "suffix_indicator" not in settings and "lowercase" not in settings:
         raise ModelFileError(
             f"{folder}: the preset's tokenizer ({config.get('class_name')}) is not a WordPiece "
-            "tokenizer; keras-qa supports BERT-family WordPiece vocabularies only."
+            "tokenizer; from KerasHub presets keras-qa reads WordPiece tokenizers only (RoBERTa, "
+            "XLM-RoBERTa, ALBERT: use the model's Hugging Face folder, with its tokenizer.json)."
         )
     return QATokenizer(
         vocabulary_path,
@@ -412,8 +533,9 @@ def _from_keras_hub_tokenizer(tokenizer):
     vocabulary = tokenizer.vocabulary
     if vocabulary is None or not hasattr(tokenizer, "suffix_indicator"):
         raise ModelFileError(
-            f"{type(tokenizer).__name__} is not a WordPiece tokenizer with a vocabulary; keras-qa "
-            "supports BERT-family WordPiece vocabularies only."
+            f"{type(tokenizer).__name__} is not a WordPiece tokenizer with a vocabulary; of KerasHub "
+            "tokenizers keras-qa reads WordPiece ones only (RoBERTa, XLM-RoBERTa, ALBERT: use the "
+            "model's Hugging Face folder, with its tokenizer.json)."
         )
     return QATokenizer(
         vocabulary,

@@ -11,7 +11,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_qa"
 BACKENDS = ("jax", "tensorflow", "torch")
 KERAS = ("keras", "keras_hub", "keras_nlp")
 # The stages that only move plain data: no Keras, no backend.
-PLAIN_DATA_MODULES = ("data", "features", "postprocess", "metrics", "tokenizer")
+PLAIN_DATA_MODULES = ("data", "features", "postprocess", "metrics", "tokenizer", "layouts")
 # The only modules that may know which backend runs.
 BACKEND_AWARE_MODULES = ("runtime", "export")
 MAX_FUNCTION_LINES = 60

@@ -292,3 +292,23 @@ def test_spans_inside_a_word_widen_to_the_whole_word_unless_asked_not_to():
     answerer = keyword_answerer(tokenizer, {"lon": 5.0, "##don": 4.0}, {"##don": 5.0, "lon": 4.0})
     answers = answerer("where?", context, top_k=3)
     assert [a["answer"] for a in answers].count("London") == 1
+
+
+def test_top_k_distinct_answers_come_back_when_widening_merges_the_best_spans():
+    from keras_qa.tokenizer import QATokenizer
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "ran", "to", "lon", "##don"]
+    vocabulary += ["##der", "##ry", "where", "?", "."]
+    tokenizer = QATokenizer(vocabulary, lowercase=True)
+    context = "the cat ran to Londonderry ."
+    # The ten best spans all lie inside "Londonderry" and widen to it; the next ones do not.
+    pieces = {"lon": 9.0, "##don": 9.0, "##der": 9.0, "##ry": 9.0}
+    answerer = keyword_answerer(tokenizer, {**pieces, "cat": 2.0}, {**pieces, "ran": 1.0})
+    answers = answerer("where?", context, top_k=3)
+    assert len(answers) == 3 and answers[0]["answer"] == "Londonderry"
+    assert len({(a["start"], a["end"]) for a in answers}) == 3
+    assert all(context[a["start"] : a["end"]] == a["answer"] for a in answers)
+    assert answers[0]["score"] >= answers[1]["score"] >= answers[2]["score"]
+    # Fewer exist than asked for: all of them, once each.
+    everything = answerer("where?", "Londonderry", top_k=5)
+    assert [a["answer"] for a in everything] == ["Londonderry"]

@@ -111,10 +111,107 @@ def test_vocabulary_without_special_tokens_is_rejected():
         QATokenizer(["[PAD]", "[UNK]", "a"], lowercase=True)
 
 
-def test_unsupported_tokenizers_are_named(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"model_type": "roberta"}))
+def write_bpe_folder(folder, post_processor=None, tokenizer_config=None):
+    """A Hugging Face folder with a small byte-level BPE `tokenizer.json`, as RoBERTa's."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(MULTILINGUAL * 20, trainer)
+    tokenizer.post_processor = post_processor or processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "config.json").write_text(json.dumps({"model_type": "roberta"}))
+    config = {"pad_token": "<pad>", "tokenizer_class": "RobertaTokenizer"}
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, **(tokenizer_config or {})}))
+    return tokenizer
+
+
+def test_a_bpe_tokenizer_json_is_used_as_it_is_with_its_pair_layout(tmp_path):
+    reference = write_bpe_folder(tmp_path)
+    tokenizer = keras_qa.load_tokenizer(str(tmp_path))
+    for text in MULTILINGUAL:
+        [(ids, offsets)] = tokenizer.encode([text])
+        expected = reference.encode(text, add_special_tokens=False)
+        assert ids.tolist() == expected.ids and [tuple(o) for o in offsets] == expected.offsets
+    # RoBERTa's pair: <s> question </s></s> context </s>, no token types.
+    layout = tokenizer.layout
+    assert (layout.prefix, layout.middle, layout.suffix) == ([0], [2, 2], [2])
+    assert tokenizer.pad_token_id == 1 and tokenizer.cls_token_id == 0
+    ids = [int(i) for i in reference.encode("Where?", "in Paris").ids]
+    assert layout.token_ids(*[reference.encode(t, add_special_tokens=False).ids
+                              for t in ("Where?", "in Paris")]) == ids
+
+
+def test_a_tokenizer_json_tokenizer_saves_and_loads(tmp_path):
+    write_bpe_folder(tmp_path)
+    tokenizer = keras_qa.load_tokenizer(str(tmp_path))
+    tokenizer.save(tmp_path / "saved")
+    loaded = QATokenizer.load(tmp_path / "saved")
+    assert loaded.get_config() == tokenizer.get_config() and loaded.layout == tokenizer.layout
+    for text in MULTILINGUAL:
+        assert loaded(text) == tokenizer(text)
+    tokenizer.save_hugging_face(tmp_path / "exported")
+    assert sorted(os.listdir(tmp_path / "exported")) == ["tokenizer.json", "tokenizer_config.json"]
+    (tmp_path / "exported" / "config.json").write_text(json.dumps({"model_type": "roberta"}))
+    again = keras_qa.load_tokenizer(str(tmp_path / "exported"))
+    assert again.layout == tokenizer.layout and again(MULTILINGUAL[0]) == tokenizer(MULTILINGUAL[0])
+
+
+def test_words_are_the_pre_tokens(tmp_path):
+    write_bpe_folder(tmp_path)
+    tokenizer = keras_qa.load_tokenizer(str(tmp_path))
+    text = "Zoë's naïveté, twice."
+    [(ids, offsets, continues)] = tokenizer.encode([text], words=True)
+    # A token continues a word exactly when it does not start a new pre-token.
+    starts = [i for i in range(len(ids)) if not continues[i]]
+    ends = [i - 1 for i in starts[1:]] + [len(ids) - 1]
+    pieces = [text[offsets[a][0] : offsets[b][1]] for a, b in zip(starts, ends)]
+    assert pieces == ["Zoë", "'s", "naïveté", ",", "twice", "."]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"tokenizer_config": {"padding_side": "left"}}, "padding_side is 'left'"),
+        ({"tokenizer_config": {"pad_token": "<nothing>"}}, "padding token '<nothing>' is not in"),
+        ({"tokenizer_config": {"pad_token": None}}, "names no pad_token"),
+    ],
+)
+def test_tokenizer_json_folders_with_problems_are_refused_clearly(tmp_path, change, message):
+    write_bpe_folder(tmp_path, **change)
+    with pytest.raises(ValueError, match=message):
+        keras_qa.load_tokenizer(str(tmp_path))
+
+
+def test_a_template_without_a_first_special_token_is_refused(tmp_path):
+    from tokenizers import processors
+
+    template = processors.TemplateProcessing(
+        single="$A </s>", pair="$A </s> $B:1 </s>:1", special_tokens=[("</s>", 2)]
+    )
+    write_bpe_folder(tmp_path, post_processor=template)
+    with pytest.raises(ValueError, match="tokenizer.json: .*does not start with a special token"):
+        keras_qa.load_tokenizer(str(tmp_path))
+
+
+def test_folders_without_a_usable_tokenizer_are_named(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "albert"}))
+    with pytest.raises(ValueError, match="no tokenizer found"):
+        keras_qa.load_tokenizer(str(tmp_path))
+    (tmp_path / "spiece.model").write_bytes(b"\x00")
+    with pytest.raises(ValueError, match="SentencePiece model \\(spiece.model\\) without a tokenizer.json"):
+        keras_qa.load_tokenizer(str(tmp_path))
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"pad_token": "<pad>"}))
+    with pytest.raises(ValueError, match="tokenizer.json: no tokenizer model in it"):
+        keras_qa.load_tokenizer(str(tmp_path))
     (tmp_path / "tokenizer.json").write_text(json.dumps({"model": {"type": "BPE"}}))
-    with pytest.raises(ValueError, match="BPE tokenizer, which is not supported"):
+    with pytest.raises(ValueError, match="tokenizer.json: not a tokenizer `tokenizers` can read"):
         keras_qa.load_tokenizer(str(tmp_path))
 
 

@@ -16,7 +16,8 @@ def load_backbone(model, **overrides):
         **overrides: backbone config values to replace, such as `dropout=0.0`.
 
     Returns:
-        A KerasHub `Backbone` (BERT, DistilBERT, or another encoder KerasHub can load).
+        A KerasHub `Backbone` (BERT, DistilBERT, RoBERTa, XLM-RoBERTa, ALBERT, or another encoder
+        KerasHub can load).
 
     Example:
     >>> backbone = load_backbone("minilm")
@@ -53,6 +54,14 @@ def load_backbone(model, **overrides):
         ) from error
 
 
+def _use_exact_gelu(layers):
+    """Make KerasHub `TransformerEncoder` layers (already built) compute the exact GELU (erf)."""
+    for layer in layers:
+        # The feedforward Dense reads its activation when called.
+        layer.activation = keras.activations.gelu
+        layer._feedforward_intermediate_dense.activation = keras.activations.gelu
+
+
 @keras.saving.register_keras_serializable(package="keras_qa")
 class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
     """KerasHub's `BertBackbone` with the exact GELU (erf) in its feedforward layers.
@@ -70,7 +79,22 @@ class ExactGeluBertBackbone(keras_hub.models.BertBackbone):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # The layers are built already; their feedforward Dense reads its activation when called.
-        for layer in self.transformer_layers:
-            layer.activation = keras.activations.gelu
-            layer._feedforward_intermediate_dense.activation = keras.activations.gelu
+        _use_exact_gelu(self.transformer_layers)
+
+
+@keras.saving.register_keras_serializable(package="keras_qa")
+class ExactGeluAlbertBackbone(keras_hub.models.AlbertBackbone):
+    """KerasHub's `AlbertBackbone` with the exact GELU (erf), for ALBERT checkpoints whose
+    `config.json` says `"hidden_act": "gelu"` (KerasHub computes the tanh approximation, which is
+    transformers' `gelu_new`, ALBERT's default). It takes `AlbertBackbone`'s arguments.
+
+    Example:
+    >>> backbone = ExactGeluAlbertBackbone(vocabulary_size=50, num_layers=1, num_heads=2,
+    ...     embedding_dim=4, hidden_dim=8, intermediate_dim=16, max_sequence_length=32)
+    >>> backbone.transformer_layers[0][0].activation is keras.activations.gelu
+    True
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _use_exact_gelu(layer for group in self.transformer_layers for layer in group)

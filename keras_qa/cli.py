@@ -59,8 +59,9 @@ def add_model_arguments(parser):
     parser.add_argument(
         "--model",
         required=True,
-        help="a directory written by keras_qa.train, or a Hugging Face BERT / DistilBERT "
-        "question-answering checkpoint (a local folder, or hf://org/name online)",
+        help="a directory written by keras_qa.train, or a Hugging Face BERT, DistilBERT, RoBERTa, "
+        "XLM-RoBERTa or ALBERT question-answering checkpoint (a local folder, or hf://org/name "
+        "online)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
     parser.add_argument(

@@ -5,7 +5,8 @@ Hugging Face transformers checkpoint.
     python -m keras_qa.export --model runs/quickstart --format onnx [--output model.onnx]
     python -m keras_qa.export --model runs/quickstart --format huggingface [--output DIR]
 
-`huggingface` writes a `*ForQuestionAnswering` folder (BERT or DistilBERT backbones) that
+`huggingface` writes a `*ForQuestionAnswering` folder (BERT, DistilBERT, RoBERTa, XLM-RoBERTa or ALBERT
+backbones) that
 transformers loads with `AutoModelForQuestionAnswering` and `AutoTokenizer`; it is checked with
 transformers on PyTorch (the `interop` extra), on any Keras backend.
 

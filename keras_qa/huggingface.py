@@ -4,10 +4,16 @@ A `*ForQuestionAnswering` checkpoint is an encoder plus `qa_outputs`, a `Linear(
 outputs are the start and end logits: the same computation as keras-qa's `SpanHead`. Loading it whole
 gives a `QuestionAnsweringModel` that answers with no training.
 
-KerasHub converts the encoder, with two corrections: its BERT converter also asks for the pooler
-(`pooler.dense.*`), which question-answering checkpoints do not have, so here the pooler is optional
-(question answering never reads it); and its BERT computes the tanh approximation of GELU, so a BERT
-checkpoint trained with the exact one (`"hidden_act": "gelu"`) gets `ExactGeluBertBackbone`.
+KerasHub converts the encoder (BERT, DistilBERT, RoBERTa, XLM-RoBERTa, ALBERT), with corrections so that
+it computes what transformers computes:
+- its BERT and ALBERT converters also ask for the pooler, which question-answering checkpoints do not
+  have, so here the pooler is optional (question answering never reads it);
+- its BERT and ALBERT compute the tanh approximation of GELU, so a checkpoint trained with the exact
+  one (`"hidden_act": "gelu"`) gets `ExactGeluBertBackbone` / `ExactGeluAlbertBackbone`; its RoBERTa
+  and XLM-RoBERTa compute the exact one, so a checkpoint of another activation is refused;
+- its RoBERTa converter drops the token type embedding, which transformers adds to every token
+  (RoBERTa has one type), so here it is added into the position embeddings, as KerasHub's own
+  XLM-RoBERTa converter does.
 """
 
 import json
@@ -19,7 +25,7 @@ from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json_object
 
 # The model types whose question-answering checkpoints load whole (backbone, head, tokenizer).
-QUESTION_ANSWERING_MODEL_TYPES = ("bert", "distilbert")
+QUESTION_ANSWERING_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta", "albert")
 HEAD_WEIGHT, HEAD_BIAS = "qa_outputs.weight", "qa_outputs.bias"
 WEIGHTS_FILE = "model.safetensors"
 WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
@@ -66,14 +72,53 @@ def load_backbone(folder, **overrides):
     backbone_class = loader.converter.backbone_cls
     if not issubclass(backbone_class, keras_hub.models.Backbone):
         raise ModelFileError(f"{folder}: KerasHub has no encoder backbone for {config!r}")
-    if backbone_class is keras_hub.models.BertBackbone and config.get("hidden_act") == "gelu":
-        from keras_qa.backbones import ExactGeluBertBackbone
-
-        backbone_class = ExactGeluBertBackbone
+    backbone_class = _faithful_backbone_class(backbone_class, config, folder)
     backbone = loader.load_backbone(backbone_class, load_weights=False, **overrides)
     with SafetensorLoader(folder) as tensors:
         loader.converter.convert_weights(backbone, _PoolerOptional(tensors), config)
+        if type(backbone) is keras_hub.models.RobertaBackbone:
+            _add_token_type_embedding(backbone, tensors)
     return backbone
+
+
+def _faithful_backbone_class(backbone_class, config, folder):
+    """The backbone class that computes what the checkpoint was trained with (its `hidden_act`, and
+    for RoBERTa its positions; see the module docstring), or a `ModelFileError`."""
+    import keras_hub
+
+    from keras_qa.backbones import ExactGeluAlbertBackbone, ExactGeluBertBackbone
+
+    activation = config.get("hidden_act")
+    exact = {
+        keras_hub.models.BertBackbone: ExactGeluBertBackbone,
+        keras_hub.models.AlbertBackbone: ExactGeluAlbertBackbone,
+    }
+    if backbone_class in exact:
+        return exact[backbone_class] if activation == "gelu" else backbone_class
+    if issubclass(backbone_class, keras_hub.models.RobertaBackbone):
+        if activation != "gelu":
+            raise ModelFileError(
+                f"{folder}: hidden_act {activation!r}; KerasHub's {backbone_class.__name__} "
+                "computes the exact GELU ('gelu') only."
+            )
+        if config.get("pad_token_id", 1) != 1:
+            # transformers starts positions after the padding id; KerasHub after row 2.
+            raise ModelFileError(
+                f"{folder}: pad_token_id {config['pad_token_id']}; KerasHub's RoBERTa converter "
+                "reads the positions of checkpoints whose padding id is 1 (all published ones)."
+            )
+    return backbone_class
+
+
+def _add_token_type_embedding(backbone, tensors):
+    """Add RoBERTa's one token type embedding row to every position embedding (what transformers
+    adds to every token); KerasHub's RoBERTa has no token types."""
+    try:
+        row = tensors.get_tensor("embeddings.token_type_embeddings.weight")[0]
+    except Exception:  # safetensors raises its own error type for a missing tensor
+        return
+    positions = backbone.embeddings.position_embedding.position_embeddings
+    positions.assign(positions + row.astype("float32"))
 
 
 def load_span_head(model, folder):
@@ -169,7 +214,7 @@ class _PoolerOptional:
         return getattr(self._loader, name)
 
     def port_weight(self, keras_variable, hf_weight_key, hook_fn=None):
-        if hf_weight_key.startswith("pooler."):
+        if "pooler" in hf_weight_key.split("."):
             try:
                 self._loader.get_tensor(hf_weight_key)
             except Exception:  # safetensors raises its own error type for a missing tensor
@@ -183,10 +228,11 @@ def save_question_answering_checkpoint(model, tokenizer, folder):
     transformers loads the folder with `AutoModelForQuestionAnswering` and `AutoTokenizer`:
     `config.json`, `model.safetensors` (the encoder's weights under transformers' names, the span head
     as `qa_outputs`) and the tokenizer (`tokenizer.json` with the pair template, and
-    `tokenizer_config.json`). BERT and DistilBERT backbones are supported.
+    `tokenizer_config.json`).
 
     Args:
-        model: a `QuestionAnsweringModel` with a KerasHub BERT or DistilBERT backbone.
+        model: a `QuestionAnsweringModel` with a KerasHub BERT, DistilBERT, RoBERTa, XLM-RoBERTa or
+            ALBERT backbone.
         tokenizer: its `QATokenizer`.
         folder: the folder to write (created; it must not hold a checkpoint already).
     """
@@ -206,10 +252,11 @@ def save_question_answering_checkpoint(model, tokenizer, folder):
 
 
 def _transformers_config(backbone, tokenizer):
-    """transformers' `config.json` for a KerasHub BERT or DistilBERT backbone."""
+    """transformers' `config.json` for a KerasHub BERT, DistilBERT, RoBERTa, XLM-RoBERTa or ALBERT
+    backbone."""
     import keras_hub
 
-    from keras_qa.backbones import ExactGeluBertBackbone
+    from keras_qa.backbones import ExactGeluAlbertBackbone, ExactGeluBertBackbone
 
     common = {
         "vocab_size": backbone.vocabulary_size,
@@ -217,23 +264,6 @@ def _transformers_config(backbone, tokenizer):
         "pad_token_id": tokenizer.pad_token_id,
         "initializer_range": 0.02,
     }
-    if isinstance(backbone, keras_hub.models.BertBackbone):
-        exact = isinstance(backbone, ExactGeluBertBackbone)
-        return {
-            "architectures": ["BertForQuestionAnswering"],
-            "model_type": "bert",
-            "hidden_size": backbone.hidden_dim,
-            "num_hidden_layers": backbone.num_layers,
-            "num_attention_heads": backbone.num_heads,
-            "intermediate_size": backbone.intermediate_dim,
-            # KerasHub's own BERT computes the tanh approximation: say so, so that transformers does.
-            "hidden_act": "gelu" if exact else "gelu_pytorch_tanh",
-            "type_vocab_size": backbone.num_segments,
-            "layer_norm_eps": 1e-12,
-            "hidden_dropout_prob": backbone.dropout,
-            "attention_probs_dropout_prob": backbone.dropout,
-            **common,
-        }
     if isinstance(backbone, keras_hub.models.DistilBertBackbone):
         return {
             "architectures": ["DistilBertForQuestionAnswering"],
@@ -248,28 +278,92 @@ def _transformers_config(backbone, tokenizer):
             "sinusoidal_pos_embds": False,
             **common,
         }
+    family = _export_family(backbone)
+    roberta = family["model_type"] in ("roberta", "xlm-roberta")
+    exact = isinstance(backbone, (ExactGeluBertBackbone, ExactGeluAlbertBackbone)) or roberta
+    encoder = {
+        "architectures": [f"{family['class']}ForQuestionAnswering"],
+        "model_type": family["model_type"],
+        "hidden_size": backbone.hidden_dim,
+        "num_hidden_layers": backbone.num_layers,
+        "num_attention_heads": backbone.num_heads,
+        "intermediate_size": backbone.intermediate_dim,
+        # KerasHub's own BERT and ALBERT compute the tanh approximation: say so, so that
+        # transformers does; RoBERTa's compute the exact GELU.
+        "hidden_act": "gelu" if exact else family["approximate_gelu"],
+        "type_vocab_size": getattr(backbone, "num_segments", 1),
+        "layer_norm_eps": 1e-5 if roberta else 1e-12,
+        "hidden_dropout_prob": backbone.dropout,
+        "attention_probs_dropout_prob": backbone.dropout,
+        **common,
+    }
+    if roberta:
+        encoder["max_position_embeddings"] += family["position_offset"]
+        encoder["bos_token_id"] = tokenizer.cls_token_id
+        encoder["eos_token_id"] = tokenizer.layout.suffix[-1]
+    if family["model_type"] == "albert":
+        encoder["embedding_size"] = backbone.embedding_dim
+        encoder["num_hidden_groups"] = backbone.num_groups
+        encoder["inner_group_num"] = backbone.num_inner_repetitions
+    return encoder
+
+
+def _export_family(backbone):
+    """What the export of a BERT-like backbone needs to know: transformers' class and model type,
+    KerasHub's converter module, and how many position rows transformers reserves before the first."""
+    import keras_hub
+
+    families = [  # subclasses first: XLM-RoBERTa is a RoBERTa in KerasHub
+        (keras_hub.models.XLMRobertaBackbone, "XLMRoberta", "xlm-roberta", "convert_xlm_roberta", 2),
+        (keras_hub.models.RobertaBackbone, "Roberta", "roberta", "convert_roberta", 2),
+        (keras_hub.models.AlbertBackbone, "Albert", "albert", "convert_albert", 0),
+        (keras_hub.models.BertBackbone, "Bert", "bert", "convert_bert", 0),
+        (keras_hub.models.DistilBertBackbone, "DistilBert", "distilbert", "convert_distilbert", 0),
+    ]
+    for backbone_class, name, model_type, converter, offset in families:
+        if isinstance(backbone, backbone_class):
+            return {
+                "class": name,
+                "model_type": model_type,
+                "converter": converter,
+                "position_offset": offset,
+                # transformers' two names of the tanh approximation; ALBERT's configs use the first.
+                "approximate_gelu": "gelu_new" if model_type == "albert" else "gelu_pytorch_tanh",
+            }
     raise ModelFileError(
-        f"export to Hugging Face format takes BERT or DistilBERT backbones; this model has a "
-        f"{type(backbone).__name__}"
+        "export to Hugging Face format takes BERT, DistilBERT, RoBERTa, XLM-RoBERTa or ALBERT "
+        f"backbones; this model has a {type(backbone).__name__}"
     )
 
 
 def _transformers_weights(backbone, model_type):
     """The backbone's weights under transformers' names, by running KerasHub's own converter
     backwards: each weight it would read is recorded with its reshaping, which is then undone."""
-    import keras
-    from keras_hub.src.utils.transformers import convert_bert, convert_distilbert
+    import importlib
 
-    converter = {"bert": convert_bert, "distilbert": convert_distilbert}[model_type]
+    import keras
+
+    family = _export_family(backbone)
+    converter = importlib.import_module(
+        f"keras_hub.src.utils.transformers.{family['converter']}"
+    )
     recorder = _RecordingLoader()
     converter.convert_weights(backbone, recorder, {})
-    prefix = f"{model_type}."
+    prefix = {"xlm-roberta": "roberta."}.get(model_type, f"{model_type}.")
     tensors = {}
     for variable, key, hook in recorder.ports:
-        if key.startswith("pooler."):
+        if "pooler" in key.split("."):
             continue  # question-answering checkpoints have no pooler
         name = key if key.startswith(prefix) else prefix + key
-        tensors[name] = _undo_hook(keras.ops.convert_to_numpy(variable), key, hook)
+        value = keras.ops.convert_to_numpy(variable)
+        if family["position_offset"] and key.endswith("position_embeddings.weight"):
+            # Rows transformers reserves before the first position (padding) are never read for
+            # real tokens; the token type row, folded into the positions on loading, stays there.
+            reserved = np.zeros((family["position_offset"], value.shape[1]), value.dtype)
+            tensors[name] = np.concatenate([reserved, value])
+            tensors[prefix + "embeddings.token_type_embeddings.weight"] = reserved[:1]
+            continue
+        tensors[name] = _undo_hook(value, key, hook)
     return tensors
 
 
@@ -303,6 +397,10 @@ class _RecordingLoader:
         self.ports = []
 
     def get_tensor(self, hf_weight_key):
+        if hf_weight_key.endswith("token_type_embeddings.weight"):
+            # XLM-RoBERTa's converter adds this row into the position embeddings: adding zeros
+            # leaves them as they are.
+            return np.zeros((1, 1), dtype="float32")
         raise KeyError(hf_weight_key)  # BERT's converter probes the LayerNorm naming this way
 
     def port_weight(self, keras_variable, hf_weight_key, hook_fn=None):

@@ -277,3 +277,31 @@ def test_predict_answers_from_a_checkpoint_folder(checkpoint, capsys):
     printed = main(["--model", checkpoint, "--question", "What unit?", "--context", context])
     assert printed == QuestionAnswerer.from_pretrained(checkpoint)("What unit?", context)
     assert json.loads(capsys.readouterr().out) == printed
+
+
+def test_an_hf_source_downloads_what_loading_needs_and_nothing_else(checkpoint, tmp_path, monkeypatch):
+    import fnmatch
+    import shutil
+
+    import huggingface_hub
+
+    hub = tmp_path / "hub"
+    shutil.copytree(checkpoint, hub)
+    (hub / "pytorch_model.bin").write_bytes(b"not needed")
+    (hub / "README.md").write_text("model card")
+
+    def snapshot_download(repo_id, allow_patterns):  # the Hub, served from a local folder
+        assert repo_id == "org/name"
+        downloaded = tmp_path / "downloaded"
+        downloaded.mkdir(exist_ok=True)
+        for name in os.listdir(hub):
+            if any(fnmatch.fnmatch(name, pattern) for pattern in allow_patterns):
+                shutil.copy(hub / name, downloaded / name)
+        return str(downloaded)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    answerer = QuestionAnswerer.from_pretrained("hf://org/name")
+    assert sorted(os.listdir(tmp_path / "downloaded")) == sorted(os.listdir(checkpoint))
+    context = HARD_TEXTS[0] + " " + HARD_TEXTS[1]
+    expected = QuestionAnswerer.from_pretrained(checkpoint)("What unit?", context, top_k=2)
+    assert answerer("What unit?", context, top_k=2) == expected

@@ -111,7 +111,9 @@ def test_token_ids_and_offsets_equal_the_checkpoints_own_tokenizer(checkpoint):
         assert offsets.tolist() == [list(pair) for pair in expected["offset_mapping"]]
 
 
-@pytest.mark.parametrize("context", [HARD_TEXTS[0], " ".join(HARD_TEXTS) * 10])
+@pytest.mark.parametrize(
+    "context", [HARD_TEXTS[0], " ".join(HARD_TEXTS) * 120], ids=["paragraph", "20k-characters"]
+)
 def test_windows_equal_the_checkpoints_own_pair_encoding(checkpoint, context):
     """Every window: ids, mask, token types, context offsets and words, as transformers lays them out."""
     reference = transformers.AutoTokenizer.from_pretrained(checkpoint)

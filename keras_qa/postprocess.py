@@ -262,6 +262,63 @@ def window_log_probabilities(logits, offsets):
     return (masked - log_total).astype(np.float32)
 
 
+def pipeline_window_spans(start_logits, end_logits, allowed, top_k, max_answer_len, null_score=None):
+    """One window's best spans as transformers' question-answering pipeline (4.x) ranks them.
+
+    The pipeline's own computation, kept as it is so that its answers come back: a softmax over the
+    allowed tokens (context tokens and [CLS]) for the start and for the end; "no answer" scores
+    P(start = first token) x P(end = first token); then the first token is set to 0 and the `top_k`
+    best of all pairs with `0 <= end - start < max_answer_len` are taken, and those whose start or
+    end is not allowed dropped. When a window has fewer than `top_k` spans of probability above 0,
+    the pipeline also returns some of probability 0, possibly ending before they start; so does this.
+
+    Args:
+        start_logits, end_logits: one window's logits over its real tokens (no padding), `(n,)`.
+        allowed: a boolean array `(n,)`: the tokens an answer may use (context tokens and [CLS]).
+        top_k: how many spans to take before dropping (the pipeline takes `2 * top_k + 10` when it
+            widens answers to words).
+        max_answer_len: the longest span, in tokens.
+        null_score: the lowest "no answer" score seen in earlier windows, or None.
+
+    Returns:
+        `(starts, ends, scores, null_score)`: NumPy arrays of the spans, best first, and the lowest
+        "no answer" score including this window's.
+
+    Example:
+    >>> spans = pipeline_window_spans(np.array([0.0, 3.0, 0.0]), np.array([0.0, 0.0, 3.0]),
+    ...                               np.array([True, True, True]), 1, 15)
+    >>> spans[0].tolist(), spans[1].tolist()
+    ([1], [2])
+    """
+    start, end = (
+        np.where(allowed, np.asarray(logits, np.float32), np.float32(-10000.0))[None]
+        for logits in (start_logits, end_logits)
+    )
+    start = np.exp(start - start.max(axis=-1, keepdims=True))
+    start = start / start.sum()
+    end = np.exp(end - end.max(axis=-1, keepdims=True))
+    end = end / end.sum()
+    window_null = float(start[0, 0] * end[0, 0])
+    null_score = window_null if null_score is None else min(null_score, window_null)
+    start[0, 0] = end[0, 0] = 0.0
+    candidates = np.tril(np.triu(np.matmul(start[..., None], end[:, None])), max_answer_len - 1)
+    flat = candidates.flatten()
+    if top_k == 1:
+        order = np.array([np.argmax(flat)])
+    elif len(flat) <= top_k:  # the pipeline fails when they are equal (argpartition out of range)
+        order = np.argsort(-flat)
+    else:
+        chosen = np.argpartition(-flat, top_k)[0:top_k]
+        order = chosen[np.argsort(-flat[chosen])]
+    starts, ends = np.unravel_index(order, candidates.shape)[1:]
+    # As the pipeline tests membership (against the row and the column indices of the allowed
+    # tokens, so index 0 always passes).
+    usable = np.concatenate([np.zeros(1, np.int64), np.flatnonzero(allowed)])
+    keep = np.isin(starts, usable) & np.isin(ends, usable)
+    starts, ends = starts[keep], ends[keep]
+    return starts, ends, candidates[0, starts, ends], null_score
+
+
 def widen_to_words(offsets, start_token, end_token, continues_word):
     """The characters of a span widened to the whole words its first and last tokens belong to.
 

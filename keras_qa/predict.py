@@ -4,8 +4,11 @@
     python -m keras_qa.predict --model runs/quickstart --question "Who won?" --context-file article.txt
     python -m keras_qa.predict --model runs/quickstart --squad-file dev-v1.1.json --output predictions.json
     python -m keras_qa.predict --model runs/quickstart --squad-file bundled --split eval-long
+    python -m keras_qa.predict --model runs/quickstart --question "Who won?" --documents a.txt b.txt
 
 One question prints its answer as JSON (`{"answer", "score", "start", "end"}`, a list with --top-k > 1).
+One question over --documents prints the best answers of all of them, ranked together
+(`QuestionAnswerer.read`), each with its `document` index and `file`.
 A SQuAD file (any format `load_examples` reads) writes `{id: answer}` to --output and, when the file
 has answers, prints the official EM and F1.
 """
@@ -32,6 +35,12 @@ def build_parser():
     source.add_argument("--context", help="the text to find the answer in")
     source.add_argument("--context-file", help="a UTF-8 text file to find the answer in")
     source.add_argument(
+        "--documents",
+        nargs="+",
+        metavar="FILE",
+        help="UTF-8 text files to find the answer in, ranked together (a retrieval reader)",
+    )
+    source.add_argument(
         "--squad-file",
         help="answer every question of a SQuAD file (any source load_examples reads, 'bundled' too)",
     )
@@ -44,7 +53,9 @@ def build_parser():
         default="predictions.json",
         help="with --squad-file: where {id: answer} goes; its folder is created if missing",
     )
-    parser.add_argument("--top-k", type=int, default=1, help="answers per question")
+    parser.add_argument(
+        "--top-k", type=int, default=None, help="answers per question (default 1; 5 with --documents)"
+    )
     parser.add_argument("--max-answer-length", type=int, default=30, help="in tokens")
     parser.add_argument("--doc-stride", type=int, default=None, help="default: the model's")
     parser.add_argument(
@@ -58,13 +69,20 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    has_context = args.context is not None or args.context_file is not None
+    has_context = any(
+        value is not None for value in (args.context, args.context_file, args.documents)
+    )
     if args.squad_file is None and (args.question is None or not has_context):
-        parser.error("give --question with --context or --context-file, or --squad-file")
+        parser.error(
+            "give --question with --context, --context-file or --documents, or --squad-file"
+        )
     if args.squad_file is not None and args.question is not None:
         parser.error("--question goes with --context or --context-file, not --squad-file")
+    if args.documents is not None:
+        with cli.user_errors(parser.prog, args.debug):
+            return _read_documents(args, parser)
     options = {
-        "top_k": args.top_k,
+        "top_k": args.top_k or 1,
         "max_answer_length": args.max_answer_length,
         "doc_stride": args.doc_stride,
         "handle_impossible_answer": args.handle_impossible_answer,
@@ -75,15 +93,38 @@ def main(argv=None):
         return _predict_file(args, options)
 
 
+def _read_text(option, path):
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except UnicodeDecodeError as error:
+        raise SettingsError(f"{option} {path}: not UTF-8 text ({error})") from error
+    except OSError as error:
+        raise SettingsError(f"{option} {path}: {error.strerror}") from error
+
+
+def _read_documents(args, parser):
+    documents = [_read_text("--documents", path) for path in args.documents]
+    answerer = cli.load_answerer(args)
+    try:
+        answers = answerer.read(
+            args.question,
+            documents,
+            top_k=args.top_k or 5,
+            max_answer_length=args.max_answer_length,
+            doc_stride=args.doc_stride,
+        )
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    answers = [answer | {"file": args.documents[answer["document"]]} for answer in answers]
+    print(json.dumps(answers, ensure_ascii=False, indent=2))
+    return answers
+
+
 def _answer_one(args, options, parser):
     context = args.context
     if args.context_file is not None:
-        try:
-            with open(args.context_file, encoding="utf-8") as file:
-                context = file.read()
-        except UnicodeDecodeError as error:
-            message = f"--context-file {args.context_file}: not UTF-8 text ({error})"
-            raise SettingsError(message) from error
+        context = _read_text("--context-file", args.context_file)
     answerer = cli.load_answerer(args)
     try:
         result = answerer(args.question, context, **options)

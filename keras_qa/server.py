@@ -4,9 +4,13 @@
 extra (`pip install "keras-qa[serve]"`: FastAPI and uvicorn).
 
 - `POST /answer` takes `{"question", "context", "top_k"?, "max_answer_length"?,
-  "handle_impossible_answer"?, "align_to_words"?}` or Hugging Face's inference payload
-  `{"inputs": {"question", "context"}, "parameters"?: {...}}` and returns the pipeline's answer:
+  "handle_impossible_answer"?, "align_to_words"?}` and returns `QuestionAnswerer`'s answer:
   `{"answer", "score", "start", "end"}` (a list of them when `top_k` > 1).
+- `POST /` (and `POST /answer`) take Hugging Face's inference payload, what
+  `huggingface_hub.InferenceClient(model=URL).question_answering` sends: `{"inputs": {"question",
+  "context"}, "parameters"?: {"top_k", "doc_stride", "max_answer_len", "max_seq_len",
+  "max_question_len", "handle_impossible_answer", "align_to_words"}}`, answered as transformers'
+  pipeline answers (`keras_qa.hf_pipeline`).
 - `POST /read` takes `{"question", "documents", "top_k"? (5), "score_threshold"?,
   "max_answer_length"?, "align_to_words"?}` and returns `QuestionAnswerer.read`'s answers, the best of
   all documents first, each with its `document` index; its windows count against the request budget
@@ -54,9 +58,11 @@ except ImportError as error:
     ) from error
 
 from keras_qa.features import prepare_eval_features
+from keras_qa.hf_pipeline import QuestionAnsweringPipeline
 from keras_qa.runtime import backend_name
 
-MAX_TOP_K = 20
+# The most answers one request may ask for (`top_k`).
+MAX_TOP_K = 100
 # The most documents one `POST /read` request may hold (their windows also count against the budget).
 MAX_DOCUMENTS = 100
 # The status logged for a request whose client went away (nginx's "client closed request").
@@ -90,6 +96,49 @@ class ReadRequest(BaseModel):
     align_to_words: StrictBool = True
 
 
+class PipelineInputs(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    question: StrictStr
+    context: StrictStr
+
+
+class PipelineParameters(BaseModel):
+    """The question-answering pipeline's parameters (None: its default)."""
+
+    model_config = {"extra": "forbid"}
+
+    top_k: StrictInt | None = Field(None, ge=1, le=MAX_TOP_K)
+    doc_stride: StrictInt | None = Field(None, ge=0)
+    max_answer_len: StrictInt | None = Field(None, ge=1, le=512)
+    max_seq_len: StrictInt | None = Field(None, ge=8)
+    max_question_len: StrictInt | None = Field(None, ge=1)  # taken and ignored, as transformers does
+    handle_impossible_answer: StrictBool | None = None
+    align_to_words: StrictBool | None = None
+
+
+class PipelineRequest(BaseModel):
+    """Hugging Face's inference payload (`InferenceClient.question_answering`), answered as
+    transformers' question-answering pipeline answers."""
+
+    model_config = {"extra": "forbid"}
+
+    inputs: PipelineInputs
+    parameters: PipelineParameters = PipelineParameters()
+
+    @property
+    def question(self):
+        return self.inputs.question
+
+    @property
+    def context(self):
+        return self.inputs.context
+
+    @property
+    def settings(self):
+        return self.parameters.model_dump(exclude_none=True)
+
+
 class RequestError(Exception):
     """A client error: the HTTP status, the message sent back and any headers (`Retry-After`)."""
 
@@ -113,15 +162,9 @@ def parse_request(body, max_context_chars, kind=AnswerRequest):
     if not isinstance(payload, dict):
         raise RequestError(422, "the body must be a JSON object")
     if "inputs" in payload and kind is AnswerRequest:  # Hugging Face's inference payload
-        inputs, parameters = payload.get("inputs"), payload.get("parameters") or {}
-        extra = set(payload) - {"inputs", "parameters"}
-        if extra or not isinstance(inputs, dict) or not isinstance(parameters, dict):
-            raise RequestError(
-                422,
-                'the Hugging Face payload is {"inputs": {"question": ..., "context": ...}, '
-                '"parameters": {...}}',
-            )
-        payload = {**parameters, **inputs}
+        kind = PipelineRequest
+        if payload.get("parameters") is None:
+            payload = {key: value for key, value in payload.items() if key != "parameters"}
     try:
         request = kind.model_validate(payload)
     except ValidationError as error:
@@ -131,12 +174,13 @@ def parse_request(body, max_context_chars, kind=AnswerRequest):
         )
         raise RequestError(422, problems) from None
     texts = {"question": request.question}
-    if kind is AnswerRequest:
-        texts["context"] = request.context
-    else:
+    if kind is ReadRequest:
         texts.update((f"document {i}", text) for i, text in enumerate(request.documents))
+    else:
+        texts["context"] = request.context
     for field, text in texts.items():
-        if not text.strip():
+        # The pipeline refuses only empty strings (it answers a question of spaces).
+        if not (text if kind is PipelineRequest else text.strip()):
             raise RequestError(422, f"{field} is empty")
         if field != "question" and len(text) > max_context_chars:
             raise RequestError(
@@ -153,8 +197,12 @@ def count_windows(answerer, request):
         {"id": str(i), "question": request.question, "context": context, "answers": {}}
         for i, context in enumerate(contexts)
     ]
+    max_length, doc_stride = answerer.max_length, answerer.doc_stride
+    if isinstance(request, PipelineRequest):
+        max_length, doc_stride = QuestionAnsweringPipeline(answerer).windows(request.settings)
+    as_pipeline = isinstance(request, PipelineRequest)
     features = prepare_eval_features(
-        examples, answerer.tokenizer, answerer.max_length, answerer.doc_stride
+        examples, answerer.tokenizer, max_length, doc_stride, as_pipeline=as_pipeline
     )
     return len(features["example_index"])
 
@@ -179,6 +227,8 @@ class Job:
         request = self.request
         if isinstance(request, ReadRequest):
             return ("read", self.number)
+        if isinstance(request, PipelineRequest):
+            return ("pipeline", *sorted(request.settings.items()))
         return (request.max_answer_length, request.handle_impossible_answer, request.align_to_words)
 
 
@@ -341,6 +391,7 @@ class Scheduler:
         self.turn_model = _TurnModel(answerer.model, self.taker)
         self.turn_answerer = copy.copy(answerer)
         self.turn_answerer.model = self.turn_model
+        self.turn_pipeline = QuestionAnsweringPipeline(self.turn_answerer)
         self.callers = concurrent.futures.ThreadPoolExecutor(
             self.max_queue, thread_name_prefix="keras-qa-call"
         )
@@ -472,6 +523,9 @@ class Scheduler:
                 read = requests[0]
                 options = read.model_dump(exclude={"question", "documents"})
                 return [self.turn_answerer.read(read.question, read.documents, **options)]
+            if isinstance(requests[0], PipelineRequest):
+                examples = [request.inputs.model_dump() for request in requests]
+                return self.turn_pipeline.answer(examples, **requests[0].settings)
             return self.turn_answerer(
                 [request.question for request in requests],
                 [request.context for request in requests],
@@ -493,8 +547,8 @@ class Scheduler:
                 job.future.cancel()
             elif error is not None:
                 job.future.set_exception(error)
-            elif isinstance(job.request, ReadRequest):
-                job.future.set_result(running.result()[index])
+            elif isinstance(job.request, (ReadRequest, PipelineRequest)):
+                job.future.set_result(running.result()[index])  # shaped by its own rules
             else:
                 result = running.result()[index]
                 answers = result if isinstance(result, list) else [result]
@@ -571,6 +625,13 @@ def health_report(answerer, scheduler):
     }
 
 
+def _documented_body(*kinds):
+    """The OpenAPI request body of an endpoint that reads its body itself (for `/docs`)."""
+    schemas = [kind.model_json_schema(ref_template="#/components/schemas/{model}") for kind in kinds]
+    schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def create_app(
     answerer,
     max_body_bytes=1_000_000,
@@ -603,11 +664,17 @@ def create_app(
     async def health():
         return health_report(answerer, scheduler)
 
-    @app.post("/answer")
+    answer_body = _documented_body(AnswerRequest, PipelineRequest)
+
+    @app.post("/", openapi_extra=answer_body, summary="Answer (Hugging Face's inference payload)")
+    async def answer_at_root(request: Request):
+        return await serve_request(request, AnswerRequest)
+
+    @app.post("/answer", openapi_extra=answer_body, summary="Answer a question over a context")
     async def answer(request: Request):
         return await serve_request(request, AnswerRequest)
 
-    @app.post("/read")
+    @app.post("/read", openapi_extra=_documented_body(ReadRequest), summary="Read many documents")
     async def read(request: Request):
         return await serve_request(request, ReadRequest)
 

@@ -269,18 +269,25 @@ class QATokenizer:
         with open(os.path.join(directory, CONFIG_FILE), "w", encoding="utf-8") as file:
             json.dump(self.get_config(), file, indent=2)
 
-    def save_hugging_face(self, directory):
+    def save_hugging_face(self, directory, model_max_length=None):
         """Write the tokenizer as transformers' `AutoTokenizer` reads it: `tokenizer.json` (these
         normalization and WordPiece rules, with BERT's pair template `[CLS] q [SEP] c [SEP]` and
         token type ids) and `tokenizer_config.json`; a tokenizer read from a `tokenizer.json` writes
-        that file and its folder's `tokenizer_config.json` back."""
+        that file and its folder's `tokenizer_config.json` back.
+
+        Args:
+            directory: where to write.
+            model_max_length: the model's positions, written so that transformers' pipeline cuts
+                windows the model can take (None: leave it out).
+        """
         from tokenizers import decoders, processors
 
+        limit = {} if model_max_length is None else {"model_max_length": int(model_max_length)}
         if self.style == TOKENIZER_JSON_STYLE:
             self.save(directory)
             os.remove(os.path.join(directory, CONFIG_FILE))
             with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as file:
-                json.dump(self.hugging_face_config, file, indent=2)
+                json.dump({**self.hugging_face_config, **limit}, file, indent=2)
             return
 
         tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
@@ -305,6 +312,7 @@ class QATokenizer:
             "do_lower_case": self.lowercase,
             "strip_accents": self.strip_accents,
             "tokenize_chinese_chars": self.split_on_cjk,
+            **limit,
         }
         if "[MASK]" in self.vocabulary:
             config["mask_token"] = "[MASK]"

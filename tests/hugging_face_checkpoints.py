@@ -68,22 +68,75 @@ def _unigram(special_tokens, lowercase):
 
 
 def build_tokenizer(architecture):
-    """The architecture's own transformers tokenizer class, with a vocabulary for the tests."""
+    """The architecture's own transformers tokenizer class, with a vocabulary for the tests.
+
+    transformers 5's classes build their `tokenizers` pipeline from a vocabulary; transformers 4's
+    fast classes take one built here the same way (`_pipeline_for_transformers_4`)."""
     import transformers
 
     import keras_qa
 
+    length = {"model_max_length": POSITIONS}
     if architecture in ("bert", "distilbert"):
         vocabulary = os.path.join(keras_qa.minilm_path(), "vocab.txt")
-        return transformers.BertTokenizerFast(vocabulary, do_lower_case=True)
+        wordpiece_class = {
+            "bert": transformers.BertTokenizerFast,
+            "distilbert": transformers.DistilBertTokenizerFast,  # no token type ids
+        }[architecture]
+        return wordpiece_class(vocabulary, do_lower_case=True, **length)
     if architecture == "roberta":
-        vocab, merges = _byte_level_bpe(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-        return transformers.RobertaTokenizerFast(vocab=vocab, merges=merges)
+        special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        vocabulary = _byte_level_bpe(special)
+    elif architecture == "xlm-roberta":
+        special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        vocabulary = _unigram(special, lowercase=False)
+    else:
+        special = ["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"]
+        vocabulary = _unigram(special, lowercase=True)
+    fast_class = {
+        "roberta": transformers.RobertaTokenizerFast,
+        "xlm-roberta": transformers.XLMRobertaTokenizerFast,
+        "albert": transformers.AlbertTokenizerFast,
+    }[architecture]
+    if int(transformers.__version__.split(".")[0]) < 5:
+        pipeline = _pipeline_for_transformers_4(architecture, vocabulary)
+        return fast_class(tokenizer_object=pipeline, **length)
+    if architecture == "roberta":
+        return fast_class(vocab=vocabulary[0], merges=vocabulary[1], **length)
+    return fast_class(vocab=vocabulary, **length)
+
+
+def _pipeline_for_transformers_4(architecture, vocabulary):
+    """The `tokenizers` pipeline transformers 5's tokenizer class builds for `architecture`."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    if architecture == "roberta":
+        tokenizer = Tokenizer(models.BPE(*vocabulary))
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+        return tokenizer
+    unknown = [piece for piece, _ in vocabulary].index("<unk>")
+    tokenizer = Tokenizer(models.Unigram(vocabulary, unk_id=unknown, byte_fallback=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(prepend_scheme="always")]
+    )
+    tokenizer.decoder = decoders.Metaspace(prepend_scheme="always")
     if architecture == "xlm-roberta":
-        pieces = _unigram(["<s>", "<pad>", "</s>", "<unk>", "<mask>"], lowercase=False)
-        return transformers.XLMRobertaTokenizerFast(vocab=pieces)
-    pieces = _unigram(["<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"], lowercase=True)
-    return transformers.AlbertTokenizerFast(vocab=pieces)
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+            special_tokens=[("<s>", 0), ("</s>", 2)],
+        )
+        return tokenizer
+    tokenizer.normalizer = normalizers.Sequence([
+        normalizers.Replace("``", '"'), normalizers.Replace("''", '"'), normalizers.NFKD(),
+        normalizers.StripAccents(), normalizers.Lowercase(),
+    ])
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+    )
+    return tokenizer
 
 
 def _config(architecture, tokenizer, changes):

@@ -143,3 +143,22 @@ def test_a_bundled_split_can_be_scored(tiny_trained_model, tmp_path, capsys, mon
     assert set(json.loads(output.read_text())) == {e["id"] for e in long}
     out = capsys.readouterr().out
     assert "SQuAD v1.1: EM" in out and "F1 0.00" in out  # empty answers score nothing
+
+
+def test_one_question_over_many_document_files(tiny_trained_model, tmp_path, capsys):
+    texts = ["the red mat . the big blue house .", CONTEXT, "a mat . the red house ."]
+    paths = []
+    for index, text in enumerate(texts):
+        paths.append(tmp_path / f"document-{index}.txt")
+        paths[-1].write_text(text, encoding="utf-8")
+    question = ["--question", "where did the cat run ?"]
+    answers = main(["--model", tiny_trained_model, *question, "--documents", *map(str, paths)])
+    assert json.loads(capsys.readouterr().out) == answers
+    best = answers[0]
+    assert (best["document"], best["file"]) == (1, str(paths[1]))
+    assert CONTEXT[best["start"] : best["end"]] == best["answer"] == "london"
+    assert 1 <= len(answers) <= 5 and all(a["file"] == str(paths[a["document"]]) for a in answers)
+    (tmp_path / "latin-1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(SystemExit):
+        main(["--model", tiny_trained_model, *question, "--documents", str(tmp_path / "latin-1.txt")])
+    assert "latin-1.txt: not UTF-8 text" in capsys.readouterr().err

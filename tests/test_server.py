@@ -16,6 +16,7 @@ pytest.importorskip("fastapi", reason="the serve extra (fastapi, uvicorn) is not
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
 
+from keras_qa.hf_pipeline import QuestionAnsweringPipeline  # noqa: E402
 from keras_qa.pipeline import QuestionAnswerer  # noqa: E402
 from keras_qa.server import count_windows, create_app, parse_request  # noqa: E402
 
@@ -71,6 +72,15 @@ def server(answerer):
         yield url
 
 
+def assert_same_answers(found, expected):
+    """The same answers and offsets, scores equal to rounding (computed in other batches)."""
+    found, expected = (found, expected) if isinstance(expected, list) else ([found], [expected])
+    assert len(found) == len(expected)
+    for a, b in zip(found, expected):
+        assert (a["answer"], a["start"], a["end"]) == (b["answer"], b["start"], b["end"])
+        assert a["score"] == pytest.approx(b["score"], rel=1e-4, abs=1e-7)
+
+
 def post(url, body, timeout=60, **kwargs):
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return httpx.post(
@@ -96,8 +106,10 @@ def test_answer_health_and_page(server, answerer):
         },
     )
     assert hugging_face.status_code == 200
-    answers = hugging_face.json()
-    assert len(answers) == 2 and answers[0] == pytest.approx(body)
+    # Hugging Face's payload is answered as transformers' pipeline answers.
+    pipeline = QuestionAnsweringPipeline(answerer)
+    expected = pipeline(question="where did the cat run ?", context=CONTEXT, top_k=2)
+    assert_same_answers(hugging_face.json(), expected)
     health = httpx.get(server + "/health").json()
     assert health["status"] == "ok" and health["max_length"] == 48
     page = httpx.get(server + "/")
@@ -114,7 +126,11 @@ def test_answer_health_and_page(server, answerer):
         ({"question": "q", "context": CONTEXT, "top_k": 0}, 422, "top_k"),
         ({"question": "q", "context": CONTEXT, "top_k": "3"}, 422, "top_k"),
         ({"question": "q", "context": CONTEXT, "colour": "red"}, 422, "colour"),
-        ({"inputs": "where?"}, 422, "Hugging Face payload"),
+        ({"inputs": "where?"}, 422, "inputs: Input should be a valid dictionary"),
+        ({"inputs": {"question": "q", "context": "c"}, "parameters": {"top_k": 101}}, 422, "top_k"),
+        ({"inputs": {"question": "", "context": "c"}}, 422, "question is empty"),
+        ({"inputs": {"question": "q", "context": "c"}, "parameters": {"temperature": 1}}, 422,
+         "parameters.temperature: Extra inputs are not permitted"),
         (["question", "context"], 422, "JSON object"),
         (b"{not json", 400, "not valid JSON"),
         (b"\xff\xfe", 400, "not valid JSON"),
@@ -231,10 +247,14 @@ def test_mixed_traffic_never_fails_a_valid_request(server):
 
 def test_parse_request_reads_both_payloads():
     plain = parse_request(json.dumps({"question": "q", "context": "c", "top_k": 2}), 100)
+    assert (plain.question, plain.context, plain.top_k) == ("q", "c", 2)
     hugging_face = parse_request(
         json.dumps({"inputs": {"question": "q", "context": "c"}, "parameters": {"top_k": 2}}), 100
     )
-    assert plain == hugging_face and plain.top_k == 2
+    assert (hugging_face.question, hugging_face.context) == ("q", "c")
+    assert hugging_face.settings == {"top_k": 2}
+    bare = parse_request(json.dumps({"inputs": {"question": "q", "context": "c"}, "parameters": None}), 100)
+    assert bare.settings == {}
 
 
 class SlowModel:
@@ -576,3 +596,57 @@ def test_the_page_in_a_real_browser_highlights_the_answer(server, tmp_path):
         finally:
             browser.close()
     assert os.path.getsize(screenshot) > 1_000
+
+
+@pytest.fixture
+def inference_client_online(monkeypatch):
+    """huggingface_hub's client refuses even loopback when HF_HUB_OFFLINE is set."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+def test_huggingface_hubs_inference_client_gets_the_pipelines_answers(
+    server, answerer, inference_client_online
+):
+    from huggingface_hub import InferenceClient
+    from huggingface_hub.errors import HfHubHTTPError
+
+    client = InferenceClient(model=server)  # it posts to the URL itself: POST /
+    question = "where did the cat run ?"
+    parameters = {
+        "top_k": 3, "doc_stride": 8, "max_answer_len": 4, "max_seq_len": 32,
+        "max_question_len": 16, "handle_impossible_answer": True, "align_to_words": False,
+    }
+    found = client.question_answering(question=question, context=CONTEXT, **parameters)
+    assert len(found) == 3
+    expected = QuestionAnsweringPipeline(answerer)(question=question, context=CONTEXT, **parameters)
+    assert_same_answers([element.__dict__ for element in found], expected)
+    one = client.question_answering(question=question, context=CONTEXT)
+    assert CONTEXT[one.start : one.end] == one.answer
+    with pytest.raises(HfHubHTTPError, match="max_seq_len \\(200\\) is more than the model's"):
+        client.question_answering(question=question, context=CONTEXT, max_seq_len=200)
+
+
+def test_the_async_inference_client_works_too(server, inference_client_online):
+    import asyncio
+
+    from huggingface_hub import AsyncInferenceClient
+
+    async def ask():
+        client = AsyncInferenceClient(model=server)
+        return await client.question_answering(
+            question="where did the cat run ?", context=CONTEXT, top_k=2
+        )
+
+    answers = asyncio.run(ask())
+    assert len(answers) == 2 and all(CONTEXT[a.start : a.end] == a.answer for a in answers)
+
+
+def test_openapi_docs_describe_the_payloads(server):
+    assert httpx.get(server + "/docs").status_code == 200
+    schema = httpx.get(server + "/openapi.json").json()
+    root = schema["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert "inputs" in json.dumps(root) and "max_answer_len" in json.dumps(root)
+    assert "/read" in schema["paths"] and "/health" in schema["paths"]

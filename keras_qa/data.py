@@ -13,7 +13,9 @@ Sources:
   `"train"` (articles 0-37, 8,582 questions), `"eval"` (articles 38-47, 1,988) and `None` / `"all"`;
   and the same questions over long contexts, `"train-long"`, `"eval-long"` and `"all-long"`: each
   question's paragraph inside up to four neighbouring paragraphs of its article on each side
-  (`with_neighbouring_contexts`), so that a context spans several windows as a document would.
+  (`with_neighbouring_contexts`), so that a context spans several windows as a document would; and
+  `"train-v2"`, `"eval-v2"`, `"all-v2"`: each question followed by an unanswerable copy, the question
+  over a paragraph of another article (`with_unanswerable_copies`), an offline SQuAD v2.0-style check.
 - a path to a SQuAD-format `.json` or `.json.gz` file (v1.1 or v2.0); `split` is not used.
 - a path to a flat `.jsonl` (also `.jsonl.gz`) or `.parquet` file in the Hugging Face "squad" schema.
 - a Hugging Face dataset name such as `"squad"` or `"squad_v2"`, loaded through `datasets` (online only);
@@ -37,6 +39,9 @@ BUNDLED_FILE = "squad-v1.1-dev.json.gz"
 # Articles of the bundled dev set that make up each named split.
 # A bundled split's name with this suffix puts each paragraph inside its neighbours.
 LONG_SUFFIX = "-long"
+# A bundled split's name with this suffix adds an unanswerable copy of each question (SQuAD v2.0-style).
+UNANSWERABLE_SUFFIX = "-v2"
+UNANSWERABLE_ID_SUFFIX = "-unanswerable"
 LONG_CONTEXT_RADIUS = 4
 PARAGRAPH_SEPARATOR = "\n\n"
 BUNDLED_SPLITS = {
@@ -134,16 +139,55 @@ def bundled_path():
 
 def _load_bundled(split, on_error):
     split = "all" if split is None else split
-    articles = split.removesuffix(LONG_SUFFIX)
+    variants = {LONG_SUFFIX: with_neighbouring_contexts, UNANSWERABLE_SUFFIX: with_unanswerable_copies}
+    suffix = next((suffix for suffix in variants if split.endswith(suffix)), None)
+    articles = split.removesuffix(suffix) if suffix else split
     if articles not in BUNDLED_SPLITS:
-        names = sorted(BUNDLED_SPLITS) + [name + LONG_SUFFIX for name in sorted(BUNDLED_SPLITS)]
+        names = [name + end for end in ("", *variants) for name in sorted(BUNDLED_SPLITS)]
         raise ValueError(
             f"Unknown split {split!r} for the bundled SQuAD data; choose one of {names} or None."
         )
     path = bundled_path()
     document = read_json(path, DataFormatError, parse_int=_parse_int)
     examples = _parse_squad(document, path, on_error, articles=BUNDLED_SPLITS[articles])
-    return with_neighbouring_contexts(examples) if split.endswith(LONG_SUFFIX) else examples
+    return variants[suffix](examples) if suffix else examples
+
+
+def with_unanswerable_copies(examples):
+    """Each example followed by an unanswerable copy: its question over a paragraph of another
+    article (the next title's paragraph at the same position, wrapping around), no answers, id ending
+    in "-unanswerable". SQuAD v2.0-style data from v1.1 data, deterministic.
+
+    Example:
+    >>> examples = [
+    ...     {"id": "a", "title": "t", "context": "One.", "question": "?",
+    ...      "answers": {"text": ["One"], "answer_start": [0]}},
+    ...     {"id": "b", "title": "u", "context": "Two cats.", "question": "?",
+    ...      "answers": {"text": ["cats"], "answer_start": [4]}}]
+    >>> copy = with_unanswerable_copies(examples)[1]
+    >>> copy["id"], copy["context"], copy["answers"]
+    ('a-unanswerable', 'Two cats.', {'text': [], 'answer_start': []})
+    """
+    articles = {}
+    for example in examples:
+        articles.setdefault(example["title"], {}).setdefault(example["context"], None)
+    titles = list(articles)
+    if len(titles) < 2:
+        raise ValueError("unanswerable copies take a paragraph of another article: one title found")
+    contexts = {title: list(paragraphs) for title, paragraphs in articles.items()}
+    mixed = []
+    for example in examples:
+        title = example["title"]
+        position = contexts[title].index(example["context"])
+        other = contexts[titles[(titles.index(title) + 1) % len(titles)]]
+        copy = {
+            **example,
+            "id": example["id"] + UNANSWERABLE_ID_SUFFIX,
+            "context": other[position % len(other)],
+            "answers": {"text": [], "answer_start": []},
+        }
+        mixed += [example, copy]
+    return mixed
 
 
 def with_neighbouring_contexts(examples, radius=LONG_CONTEXT_RADIUS):

@@ -43,6 +43,9 @@ class QuestionAnswerer:
         max_length: tokens per window (the length the model was trained with).
         doc_stride: default overlap, in tokens, between consecutive windows of a long context.
         batch_size: windows per model call.
+        null_threshold: with `handle_impossible_answer`, "no answer" wins when its null score beats
+            the best span's by more than this (on the "null_relative" scale; SQuAD v2.0 training
+            saves the best eval threshold, which `from_pretrained` reads).
 
     Example:
     >>> answerer = QuestionAnswerer.from_pretrained(model_dir)  # a folder keras_qa.train wrote
@@ -54,8 +57,11 @@ class QuestionAnswerer:
     2
     """
 
-    def __init__(self, model, tokenizer, max_length=384, doc_stride=128, batch_size=32):
+    def __init__(
+        self, model, tokenizer, max_length=384, doc_stride=128, batch_size=32, null_threshold=0.0
+    ):
         self.model = model
+        self.null_threshold = float(null_threshold)
         self.tokenizer = tokenizer
         self.max_length = int(max_length)
         self.doc_stride = int(doc_stride)
@@ -78,7 +84,10 @@ class QuestionAnswerer:
         dtype = answering_dtype(dtype)
         if dtype is not None and dtype != model.backbone.dtype_policy.name:
             model = copy_model(model, dtype)
-        return cls(model, tokenizer, config["max_length"], config["doc_stride"], batch_size)
+        null_threshold = config.get("null_score_diff_threshold", 0.0)
+        return cls(
+            model, tokenizer, config["max_length"], config["doc_stride"], batch_size, null_threshold
+        )
 
     def __call__(
         self,
@@ -126,7 +135,8 @@ class QuestionAnswerer:
             if handle_impossible_answer or not answers:
                 null_score = math.exp(scores["null_log_probabilities"][index])
                 null = {"answer": "", "score": null_score, "start": 0, "end": 0}
-                answers.append((float(spans["null_score"][index]), null))
+                threshold = self.null_threshold if window_score == "null_relative" else 0.0
+                answers.append((float(spans["null_score"][index]) - threshold, null))
                 answers.sort(key=lambda ranked: -ranked[0])
             answers = [answer for _, answer in answers[:top_k]]
             results.append(answers[0] if top_k == 1 else answers)

@@ -194,6 +194,80 @@ def decode_answers(
     return (answers, scores) if return_scores else answers
 
 
+def nbest_predictions(
+    examples,
+    features,
+    start_logits,
+    end_logits,
+    n_best=20,
+    max_answer_length=30,
+    include_null=False,
+    window_score="null_relative",
+):
+    """run_qa.py's `nbest_predictions.json`: each example's best answers with their probabilities.
+
+    The spans are ranked as `decode_answers` ranks them (`window_score`), so the first is its answer;
+    `probability` is a softmax over the listed answers' ranking scores (within one window that is
+    run_qa.py's softmax over start + end logits, which only shifts them). With `include_null` (SQuAD
+    v2.0 data), "no answer" is ranked among them as `""` with the [CLS] logits of the window where
+    they sum lowest, and added last when it is not among the `n_best` (as run_qa.py does).
+
+    Args:
+        examples, features, start_logits, end_logits, n_best, max_answer_length, window_score: as
+            `decode_answers` takes them (`n_best` is also how many answers are listed).
+        include_null: also list "no answer".
+
+    Returns:
+        `{id: [{"text", "probability", "start_logit", "end_logit"}, ...]}`, best first; an example
+        with no span at all gets run_qa.py's `[{"text": "empty", ...}]`.
+    """
+    start_logits = np.asarray(start_logits, np.float32)
+    end_logits = np.asarray(end_logits, np.float32)
+    ranks = window_scores(start_logits, end_logits, features.get("offsets"), window_score)
+    spans = decode_spans(
+        features, *ranks, num_examples=len(examples), n_best=n_best,
+        max_answer_length=max_answer_length, top_k=n_best,
+    )
+    example_index = np.asarray(features["example_index"])
+    raw_null = start_logits[:, CLS_INDEX] + end_logits[:, CLS_INDEX]
+    listed = {}
+    for i, example in enumerate(examples):
+        entries = _span_entries(example["context"], spans, i, start_logits, end_logits)
+        if include_null:
+            rows = np.flatnonzero(example_index == i)
+            window = rows[np.argmin(raw_null[rows])]
+            null = (float(spans["null_score"][i]), "", start_logits[window, CLS_INDEX],
+                    end_logits[window, CLS_INDEX])
+            entries = sorted(entries + [null], key=lambda entry: -entry[0])
+            entries = entries[:n_best] + ([] if null in entries[:n_best] else [null])
+        if not entries:
+            entries = [(0.0, "empty", 0.0, 0.0)]
+        scores = np.array([entry[0] for entry in entries], np.float64)
+        probabilities = np.exp(scores - scores.max())
+        probabilities /= probabilities.sum()
+        listed[example["id"]] = [
+            {"text": text, "probability": float(probability), "start_logit": float(start),
+             "end_logit": float(end)}
+            for (_, text, start, end), probability in zip(entries, probabilities)
+        ]
+    return listed
+
+
+def _span_entries(context, spans, index, start_logits, end_logits):
+    """`(ranking score, text, start logit, end logit)` of example `index`'s decoded spans."""
+    entries = []
+    for rank in np.flatnonzero(np.isfinite(spans["score"][index])):
+        window = spans["window"][index, rank]
+        first, last = spans["start_char"][index, rank], spans["end_char"][index, rank]
+        entries.append((
+            float(spans["score"][index, rank]),
+            context[first:last],
+            start_logits[window, spans["start_token"][index, rank]],
+            end_logits[window, spans["end_token"][index, rank]],
+        ))
+    return entries
+
+
 def _texts_and_scores(examples, spans, null_threshold):
     """Each example's best span cut from its context ("" for none, or for "no answer" under a
     `null_threshold`), and its scores."""

@@ -8,13 +8,16 @@
 
 One question prints its answer as JSON (`{"answer", "score", "start", "end"}`, a list with --top-k > 1).
 One question over --documents prints the best answers of all of them, ranked together
-(`QuestionAnswerer.read`), each with its `document` index and `file`.
+(`QuestionAnswerer.read`), each with its `document` index and `file`. A SQuAD file is decoded as
+training's evaluation decodes it, and run_qa.py's `nbest_predictions.json` (and for SQuAD v2.0 data
+`null_odds.json`) go beside --output.
 A SQuAD file (any format `load_examples` reads) writes `{id: answer}` to --output and, when the file
 has answers, prints the official EM and F1.
 """
 
 import argparse
 import json
+import math
 import os
 
 from keras_qa import cli
@@ -57,6 +60,21 @@ def build_parser():
         "--top-k", type=int, default=None, help="answers per question (default 1; 5 with --documents)"
     )
     parser.add_argument("--max-answer-length", type=int, default=30, help="in tokens")
+    parser.add_argument(
+        "--n-best-size",
+        type=int,
+        default=20,
+        help="with --squad-file: start and end candidates per window, and the answers per question "
+        "in nbest_predictions.json (written beside --output)",
+    )
+    parser.add_argument(
+        "--null-score-diff-threshold",
+        type=float,
+        default=None,
+        help='with --squad-file of SQuAD v2.0 data or --handle-impossible-answer: answer "" when the '
+        "null score beats the best span's by more than this (default: the model's own, saved by "
+        "training on SQuAD v2.0 data, else 0); null_odds.json is written beside --output",
+    )
     parser.add_argument("--doc-stride", type=int, default=None, help="default: the model's")
     parser.add_argument(
         "--handle-impossible-answer",
@@ -149,30 +167,61 @@ def check_output_path(path):
 def _predict_file(args, options):
     import keras
 
+    from keras_qa.batching import predict_logits
     from keras_qa.data import load_examples
+    from keras_qa.evaluation import (
+        answer_or_abstain,
+        decode_with_details,
+        null_odds_of,
+        write_details,
+    )
+    from keras_qa.features import prepare_eval_features
     from keras_qa.metrics import exact_match, squad_score, squad_version
 
     check_output_path(args.output)
     # load_examples refuses empty questions and contexts, naming them.
     examples = load_examples(args.squad_file, split=args.split)
     answerer = cli.load_answerer(args)
-    predictions = {}
+    labelled = any(example["answers"]["text"] for example in examples)
+    version = squad_version(examples) if labelled else 1
+    abstain = version == 2 or args.handle_impossible_answer
+    doc_stride = answerer.doc_stride if args.doc_stride is None else args.doc_stride
+    texts, decoded, nbest = {}, {}, {}
     progress = keras.utils.Progbar(len(examples), unit_name="question")
     for begin in range(0, len(examples), CHUNK):
         chunk = examples[begin : begin + CHUNK]
-        results = answerer([e["question"] for e in chunk], [e["context"] for e in chunk], **options)
-        for example, result in zip(chunk, results):
-            best = result[0] if isinstance(result, list) else result
-            predictions[example["id"]] = best["answer"]
+        features = prepare_eval_features(chunk, answerer.tokenizer, answerer.max_length, doc_stride)
+        logits = predict_logits(answerer.model, features, answerer.batch_size)
+        found = decode_with_details(
+            chunk, features, *logits, args.n_best_size, args.max_answer_length, abstain
+        )
+        for collected, part in zip((texts, decoded, nbest), found):
+            collected.update(part)
         progress.update(begin + len(chunk))
+    predictions, details = texts, {"nbest": nbest, "null_odds": None}
+    if abstain:
+        threshold = args.null_score_diff_threshold
+        threshold = answerer.null_threshold if threshold is None else threshold
+        predictions, _ = answer_or_abstain(examples, texts, decoded, threshold)
+        details["null_odds"] = null_odds_of(decoded)
     write_json_atomically(args.output, predictions)
-    print(f"wrote {len(predictions):,} answers to {args.output}")
+    write_details(os.path.dirname(os.path.abspath(args.output)), details)
+    print(f"wrote {len(predictions):,} answers to {args.output}, nbest_predictions.json beside it")
     scores = None
-    if any(example["answers"]["text"] for example in examples):
-        version = squad_version(examples)
-        scores = squad_score(predictions, examples, version=version)
+    if labelled:
+        odds = details["null_odds"] if version == 2 else None
+        # The predictions as they are (no threshold on top), and the official sweep's best one.
+        scores = squad_score(
+            predictions, examples, version, no_answer_probabilities=odds, no_answer_threshold=math.inf
+        )
         name = "2.0" if version == 2 else "1.1"
         print(f"SQuAD v{name}: EM {exact_match(scores):.2f}  F1 {scores['f1']:.2f}")
+        if version == 2:
+            print(
+                f"HasAns F1 {scores.get('HasAns_f1', 0.0):.2f}  NoAns F1 "
+                f"{scores.get('NoAns_f1', 0.0):.2f}; best F1 {scores['best_f1']:.2f} at "
+                f"--null-score-diff-threshold {scores['best_f1_thresh']:.3f}"
+            )
     return scores
 
 

@@ -102,6 +102,18 @@ def save_trained_model(model, tokenizer, directory, **config):
     )
 
 
+def update_config(directory, **values):
+    """Add or replace values in a trained model's `keras_qa.json` (written atomically).
+
+    Example: the SQuAD v2.0 no-answer threshold that evaluation found, `update_config(directory,
+    null_score_diff_threshold=-1.5)`.
+    """
+    from keras_qa.files import write_json_atomically
+
+    config = read_config(directory)
+    write_json_atomically(os.path.join(directory, CONFIG_FILE), {**config, **values})
+
+
 def load_trained_model(directory):
     """Load what `save_trained_model` wrote: `(model, tokenizer, config)`, with no network.
 

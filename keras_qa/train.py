@@ -36,16 +36,19 @@ def build_parser():
     cli.add_debug_argument(parser)
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
+        aliases = field.metadata.get("aliases", ())
         # Only the flags given reach the settings: the rest keep the recipe's values.
         options = {"default": argparse.SUPPRESS, "help": field.metadata["help"]}
         if field.type is bool:
-            parser.add_argument(flag, action="store_true", **options)
+            parser.add_argument(flag, *aliases, action="store_true", **options)
             continue
         default = "none" if field.default is None else field.default
         options["help"] += f" (quickstart: {default})"
         if "choices" in field.metadata:
             options["choices"] = field.metadata["choices"]
-        parser.add_argument(flag, type=_converter(field), metavar=_metavar(field), **options)
+        parser.add_argument(
+            flag, *aliases, type=_converter(field), metavar=_metavar(field), **options
+        )
     return parser
 
 

@@ -8,7 +8,9 @@ from `TrainSettings`' fields.
 What a run writes to its output directory:
 - `model.keras`, `tokenizer/`, `keras_qa.json`: the trained model (`keras_qa.saving`);
 - `metrics.json`: EM, F1, loss history, throughput, wall times, versions and every setting;
-- `predictions.json`: `{id: answer}` on the eval data;
+- `predictions.json`: `{id: answer}` on the eval data; `nbest_predictions.json`: each question's best
+  answers with their probabilities and logits; for SQuAD v2.0 eval data `null_odds.json` (each
+  question's null score less its best span's), and the no-answer threshold in `keras_qa.json`;
 - `training_curves.png`: loss and accuracies against the training step;
 - `checkpoint/` while training (`keras_qa.checkpoints`); `resume=True` continues from it. It is
   removed when the run ends well.
@@ -36,7 +38,7 @@ from keras_qa.checkpoints import (
 )
 from keras_qa.data import BUNDLED_SOURCES, load_examples, with_neighbouring_contexts
 from keras_qa.errors import SettingsError
-from keras_qa.evaluation import EpochEvaluation, evaluate_answers
+from keras_qa.evaluation import EpochEvaluation, evaluate_answers, write_details
 from keras_qa.features import (
     concatenate_features,
     largest_doc_stride,
@@ -55,7 +57,7 @@ from keras_qa.runtime import (
     resolve_precision,
     versions,
 )
-from keras_qa.saving import save_trained_model
+from keras_qa.saving import save_trained_model, update_config
 from keras_qa.sources import download_hugging_face_files, resolve_model_source
 from keras_qa.tokenizer import load_tokenizer
 
@@ -134,8 +136,18 @@ class TrainSettings:
         BUCKET_WIDTH, "pad batches to multiples of this many tokens; none pads to --max-length"
     )
     eval_batch_size: int = setting(64, "windows per prediction batch in evaluation")
-    n_best: int = setting(20, "start and end candidates per window when decoding answers")
+    n_best: int = setting(
+        20,
+        "start and end candidates per window when decoding answers, and the answers per question "
+        "in nbest_predictions.json",
+        aliases=("--n-best-size",),
+    )
     max_answer_length: int = setting(30, "the longest answer, in tokens")
+    null_score_diff_threshold: float | None = setting(
+        None,
+        "SQuAD v2.0 eval data: answer \"\" when the null score beats the best span's by more than "
+        "this; none: the threshold of the best eval F1 (saved with the model for answering)",
+    )
     eval_every_epoch: bool = setting(
         False, "also score the eval data after every epoch (adds eval_f1 to the history)"
     )
@@ -526,14 +538,25 @@ def _decoding(settings):
 
 
 def _evaluate(model, data, settings, verbose):
-    """Score the eval data, write `predictions.json`; return the scores with their cost."""
+    """Score the eval data, write `predictions.json` and `nbest_predictions.json` (and for SQuAD
+    v2.0 data `null_odds.json`, and the no-answer threshold into `keras_qa.json`); return the scores
+    with their cost."""
     started = time.perf_counter()
     features = data.eval_features
-    predictions, scores = evaluate_answers(
-        model, data.eval_examples, features, verbose=verbose, **_decoding(settings)
+    predictions, scores, details = evaluate_answers(
+        model,
+        data.eval_examples,
+        features,
+        verbose=verbose,
+        null_threshold=settings.null_score_diff_threshold,
+        details=True,
+        **_decoding(settings),
     )
     seconds = time.perf_counter() - started
     write_json_atomically(os.path.join(settings.output_dir, "predictions.json"), predictions)
+    write_details(settings.output_dir, details)
+    if "null_score_diff_threshold" in scores:
+        update_config(settings.output_dir, null_score_diff_threshold=scores["null_score_diff_threshold"])
     windows = len(features["example_index"])
     return scores | {
         "examples": len(data.eval_examples),

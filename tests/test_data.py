@@ -449,3 +449,20 @@ def test_the_long_split_puts_each_paragraph_inside_its_neighbours():
     assert keras_qa.load_examples("bundled", split="eval-long") == long  # deterministic
     with pytest.raises(ValueError, match="'eval-long'"):
         keras_qa.load_examples("bundled", split="dev-long")
+
+
+def test_the_v2_split_adds_an_unanswerable_copy_of_each_question():
+    from keras_qa.data import with_unanswerable_copies
+    from keras_qa.metrics import squad_version
+
+    answerable = keras_qa.load_examples("bundled", split="eval")
+    mixed = keras_qa.load_examples("bundled", split="eval-v2")
+    assert mixed[::2] == answerable and len(mixed) == 2 * len(answerable)
+    assert squad_version(mixed) == 2 and len({e["id"] for e in mixed}) == len(mixed)
+    titles = {e["context"]: e["title"] for e in answerable}
+    for original, copy in zip(mixed[::2], mixed[1::2]):
+        assert copy["id"] == original["id"] + "-unanswerable" and copy["answers"]["text"] == []
+        assert copy["question"] == original["question"]
+        assert titles[copy["context"]] != original["title"]  # another article's paragraph
+    with pytest.raises(ValueError, match="one title found"):
+        with_unanswerable_copies([answerable[0]])

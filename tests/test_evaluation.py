@@ -77,12 +77,22 @@ def test_data_with_unanswerable_questions_is_scored_as_squad_v2(trained):
         make_example("the red house is in paris .", "who ran to paris ?", qid="n2"),
     ]
     features = features_of(trained, examples)
-    predictions, scores = evaluate_answers(model, examples, features)
+    predictions, scores = evaluate_answers(model, examples, features, null_threshold=0.0)
     # v2.0 decoding answers "" where the null score (3 + 3) beats the best span (0 without "paris").
     assert predictions == {"a": "paris", "b": "", "n1": "", "n2": "paris"}
-    assert scores == keras_qa.squad_score(predictions, examples, version=2) | {"squad_version": 2}
+    official = keras_qa.squad_score(predictions, examples, version=2)
+    assert {name: scores[name] for name in official} == official
+    assert scores["squad_version"] == 2 and scores["null_score_diff_threshold"] == 0.0
     assert (scores["exact"], scores["HasAns_exact"], scores["NoAns_exact"]) == (50.0, 50.0, 50.0)
     assert (scores["HasAns_total"], scores["NoAns_total"]) == (2, 2)
+    # No threshold given: the official sweep's best-F1 one on these examples. Here "a" and "n2"
+    # tie on their null odds ("paris" in both), which the sweep splits and a threshold cannot.
+    best_predictions, best, details = evaluate_answers(model, examples, features, details=True)
+    odds = details["null_odds"]
+    assert odds["a"] == odds["n2"] < odds["b"] == odds["n1"]
+    assert best["null_score_diff_threshold"] == best["best_f1_thresh"] == odds["a"]
+    assert best_predictions == {"a": "paris", "b": "", "n1": "", "n2": "paris"}
+    assert best["best_f1"] == 75.0 and best["f1"] == 50.0
     # The same answerable questions alone are SQuAD v1.1 data: always answered.
     predictions, scores = evaluate_answers(model, examples[:2], features_of(trained, examples[:2]))
     assert scores["squad_version"] == 1 and "exact_match" in scores

@@ -312,3 +312,14 @@ def test_top_k_distinct_answers_come_back_when_widening_merges_the_best_spans():
     # Fewer exist than asked for: all of them, once each.
     everything = answerer("where?", "Londonderry", top_k=5)
     assert [a["answer"] for a in everything] == ["Londonderry"]
+
+
+def test_the_no_answer_threshold_decides_when_no_answer_may_compete(tokenizer):
+    context = "the cat ran to paris ."
+    # "paris" beats the window's "not here" by 1 + 1 = 2 (null odds -2).
+    answerer = keyword_answerer(tokenizer, {"paris": 1.0}, {"paris": 1.0})
+    assert answerer("where?", context, handle_impossible_answer=True)["answer"] == "paris"
+    for threshold, expected in ((-1.5, "paris"), (-2.5, "")):
+        answerer.null_threshold = threshold
+        assert answerer("where?", context, handle_impossible_answer=True)["answer"] == expected
+        assert answerer("where?", context)["answer"] == "paris"  # only when asked for

@@ -212,3 +212,37 @@ def test_window_scores_let_the_window_that_does_not_say_not_here_win():
     assert answers == {"raw": "aaa", "null_relative": "ccc", "window_softmax": "ccc"}
     with pytest.raises(ValueError, match="window_score must be one of"):
         keras_qa.decode_answers([example], features, start, end, window_score="max")
+
+
+def test_nbest_predictions_by_hand():
+    from keras_qa.postprocess import nbest_predictions
+    from keras_qa.tokenizer import QATokenizer
+
+    vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "ran", "to", "paris", "."]
+    tokenizer = QATokenizer(vocabulary + ["where", "?"], lowercase=True)
+    context = "the cat ran to paris ."
+    example = {"id": "q", "question": "where ?", "context": context, "answers": {"text": []}}
+    features = keras_qa.prepare_eval_features([example], tokenizer, 16, 4)
+    # [CLS] where ? [SEP] the cat ran to paris . [SEP]: the context is tokens 4 to 9.
+    start = np.full((1, 16), -1e9, np.float32)
+    end = np.full((1, 16), -1e9, np.float32)
+    start[0, :11] = [1.0, 0, 0, 0, 0.1, 0.2, 2.0, 0.3, 3.0, 0.4, 0]
+    end[0, :11] = [1.0, 0, 0, 0, 0.1, 0.2, 0.5, 0.3, 3.0, 1.0, 0]
+    listed = nbest_predictions([example], features, start, end, n_best=3, include_null=True)["q"]
+    # The 3 best starts (paris 3, ran 2, ". " 0.4) and ends (paris 3, "." 1, ran 0.5) pair into
+    # paris-paris 6, ran-paris 5, paris-. 4, ran-. 3, ran-ran 2.5, .-. 1.4; the best 3 are kept and
+    # "no answer" ([CLS] 1 + 1 = 2), not among them, is added last, as run_qa.py does.
+    scores = np.array([6.0, 5.0, 4.0, 2.0])
+    probabilities = np.exp(scores - 6.0) / np.exp(scores - 6.0).sum()
+    expected = [("paris", 3.0, 3.0), ("ran to paris", 2.0, 3.0), ("paris .", 3.0, 1.0), ("", 1.0, 1.0)]
+    assert [(e["text"], e["start_logit"], e["end_logit"]) for e in listed] == expected
+    np.testing.assert_allclose([e["probability"] for e in listed], probabilities, rtol=1e-6)
+    # Without "no answer", and ranked on the raw scale: the same three (one window).
+    raw = nbest_predictions([example], features, start, end, n_best=3, window_score="raw")["q"]
+    assert [e["text"] for e in raw] == ["paris", "ran to paris", "paris ."]
+    np.testing.assert_allclose(
+        [e["probability"] for e in raw], probabilities[:3] / probabilities[:3].sum(), rtol=1e-6
+    )
+    # The null odds of null_odds.json: the null score less the best span's, 2 - 6.
+    _, decoded = keras_qa.decode_answers([example], features, start, end, return_scores=True)
+    assert decoded["q"]["null_odds"] == pytest.approx(-4.0)

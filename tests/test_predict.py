@@ -127,22 +127,29 @@ def test_an_output_that_cannot_be_written_is_refused_before_answering(
 
 
 def test_a_bundled_split_can_be_scored(tiny_trained_model, tmp_path, capsys, monkeypatch):
-    answered = []
+    import numpy as np
 
-    class Answerer:
-        def __call__(self, questions, contexts, **options):
-            answered.extend(contexts)
-            return [{"answer": "", "score": 0.0, "start": 0, "end": 0} for _ in questions]
+    import keras_qa.batching
 
-    monkeypatch.setattr(keras_qa.cli, "load_answerer", lambda args: Answerer())
+    windows = []
+
+    def predict_logits(model, features, batch_size=32, *args, **kwargs):  # no model work
+        windows.append(len(features["token_ids"]))
+        logits = np.zeros(features["token_ids"].shape, np.float32)
+        return logits, logits
+
+    monkeypatch.setattr(keras_qa.batching, "predict_logits", predict_logits)
     output = tmp_path / "long.json"
     main(["--model", tiny_trained_model, "--squad-file", "bundled", "--split", "eval-long"]
          + ["--output", str(output)])
     long = keras_qa.load_examples("bundled", split="eval-long")
-    assert answered == [e["context"] for e in long]
-    assert set(json.loads(output.read_text())) == {e["id"] for e in long}
-    out = capsys.readouterr().out
-    assert "SQuAD v1.1: EM" in out and "F1 0.00" in out  # empty answers score nothing
+    predictions = json.loads(output.read_text())
+    assert set(predictions) == {e["id"] for e in long}
+    assert all(predictions[e["id"]] in e["context"] for e in long)
+    assert sum(windows) > len(long)  # long contexts: several windows each
+    nbest = json.loads((tmp_path / "nbest_predictions.json").read_text())
+    assert set(nbest) == set(predictions) and not (tmp_path / "null_odds.json").exists()
+    assert "SQuAD v1.1: EM" in capsys.readouterr().out
 
 
 def test_one_question_over_many_document_files(tiny_trained_model, tmp_path, capsys):
@@ -162,3 +169,23 @@ def test_one_question_over_many_document_files(tiny_trained_model, tmp_path, cap
     with pytest.raises(SystemExit):
         main(["--model", tiny_trained_model, *question, "--documents", str(tmp_path / "latin-1.txt")])
     assert "latin-1.txt: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_a_squad_v2_file_writes_null_odds_and_takes_the_threshold(tiny_trained_model, tmp_path):
+    examples = tiny_squad_examples(6, seed=2)
+    for example in examples[::2]:
+        example["answers"] = {"text": [], "answer_start": []}  # unanswerable: SQuAD v2.0 data
+    path = tmp_path / "v2.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in examples))
+    found = {}
+    for threshold in ("-1e9", "1e9"):
+        output = tmp_path / threshold / "answers.json"
+        main(["--model", tiny_trained_model, "--squad-file", str(path), "--output", str(output),
+              f"--null-score-diff-threshold={threshold}", "--n-best-size", "3"])
+        found[threshold] = json.loads(output.read_text())
+        odds = json.loads((output.parent / "null_odds.json").read_text())
+        nbest = json.loads((output.parent / "nbest_predictions.json").read_text())
+        assert set(odds) == set(nbest) == {e["id"] for e in examples}
+        assert all(1 <= len(entries) <= 4 for entries in nbest.values())
+    assert all(answer == "" for answer in found["-1e9"].values())  # "no answer" always wins
+    assert all(answer != "" for answer in found["1e9"].values())  # never

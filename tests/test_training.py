@@ -277,3 +277,42 @@ def test_long_context_windows_are_added_at_the_asked_share(tiny_preset, tiny_dat
     )
     assert metrics["long_context_windows"] == round(0.5 * plain["train_windows"]) > 0
     assert metrics["train_windows"] == plain["train_windows"] + metrics["long_context_windows"]
+
+
+def test_squad_v2_eval_data_writes_run_qa_files_and_saves_the_no_answer_threshold(
+    tiny_preset, tiny_data, tmp_path
+):
+    from keras_qa.pipeline import QuestionAnswerer
+    from keras_qa.train import settings_from_args
+
+    # Half the eval questions asked of a context that does not hold their animal: unanswerable.
+    examples = tiny_squad_examples(16, seed=1)
+    for example in examples[::2]:
+        animal = "dog" if "the cat ran" in example["context"] else "cat"
+        example["question"] = f"where did the {animal} fly ?"
+        example["answers"] = {"text": [], "answer_start": []}
+    eval_path = tmp_path / "eval-v2.jsonl"
+    eval_path.write_text("\n".join(json.dumps(e) for e in examples))
+    args = ["--model", tiny_preset, "--n-best-size", "4", "--output-dir", str(tmp_path / "run")]
+    assert settings_from_args(args).n_best == 4  # run_qa.py's flag name
+    data = {**tiny_data, "eval": str(eval_path)}
+    settings = tiny_settings(tiny_preset, data, tmp_path / "run", n_best=4, checkpoint_every=0)
+    metrics = fine_tune(settings, verbose=0)
+    scores = metrics["eval"]
+    assert scores["squad_version"] == 2 and "HasAns_f1" in scores and "NoAns_f1" in scores
+    run = tmp_path / "run"
+    null_odds = json.loads((run / "null_odds.json").read_text())
+    nbest = json.loads((run / "nbest_predictions.json").read_text())
+    predictions = json.loads((run / "predictions.json").read_text())
+    threshold = scores["null_score_diff_threshold"]
+    assert threshold == scores["best_f1_thresh"]
+    assert set(null_odds) == set(nbest) == set(predictions) == {e["id"] for e in examples}
+    for qid, entries in nbest.items():
+        assert 1 <= len(entries) <= 5 and any(entry["text"] == "" for entry in entries)
+        assert sum(entry["probability"] for entry in entries) == pytest.approx(1.0)
+        assert (predictions[qid] == "") == (null_odds[qid] > threshold)
+    # The threshold goes with the model, and the answerer uses it when "no answer" may compete.
+    config = json.loads((run / "keras_qa.json").read_text())
+    assert config["null_score_diff_threshold"] == threshold
+    answerer = QuestionAnswerer.from_pretrained(str(run))
+    assert answerer.null_threshold == threshold

@@ -115,7 +115,9 @@ class QuestionAnsweringPipeline:
         checked (a `ValueError` says what is wrong)."""
         backbone = getattr(self.answerer.model, "backbone", None)
         positions = getattr(backbone, "max_sequence_length", None)
-        model_length = min(self.answerer.max_length, positions or self.answerer.max_length)
+        # transformers' default is min(tokenizer.model_max_length, 384): the model's positions, which
+        # keras-qa's Hugging Face export writes as model_max_length.
+        model_length = positions or self.answerer.max_length
         max_seq_len = settings.get("max_seq_len") or min(model_length, DEFAULT_MAX_SEQ_LEN)
         if max_seq_len > (positions or max_seq_len):
             raise ValueError(f"max_seq_len ({max_seq_len}) is more than the model's {positions} positions")

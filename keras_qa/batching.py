@@ -23,7 +23,7 @@ from keras_qa.model import (
     model_inputs,
     model_targets,
 )
-from keras_qa.runtime import fit_input
+from keras_qa.runtime import data_parallel_devices, fit_input
 
 # Bucket lengths are multiples of this many tokens: few shapes to compile, little padding.
 BUCKET_WIDTH = 32
@@ -83,6 +83,10 @@ class BucketedBatches(keras.utils.PyDataset):
         input_names: the model's input names.
         epoch: the epoch to start at (for resuming).
         skip: batches of the first epoch to leave out (for resuming mid-epoch).
+        pad_to: pad each batch's rows up to a multiple of this (repeating its first row), so that
+            every batch divides over the devices of a data-parallel run; with `targets`, batches then
+            also carry sample weights, 0 for padding rows and `rows / real rows` for the others, so
+            that the mean loss and the metrics are those of the real rows alone.
 
     Example:
     >>> from keras_qa import load_examples, load_trained_model, prepare_train_features
@@ -108,8 +112,10 @@ class BucketedBatches(keras.utils.PyDataset):
         input_names=MODEL_INPUTS,
         epoch=0,
         skip=0,
+        pad_to=None,
     ):
         super().__init__()
+        self.pad_to = pad_to
         self.features = features
         self.batch_size = int(batch_size)
         self.full_length = features["token_ids"].shape[1]
@@ -155,20 +161,24 @@ class BucketedBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         began = time.perf_counter()
         rows, length = self.batches[index]
+        real = len(rows)
+        if self.pad_to:
+            padded = -(-real // self.pad_to) * self.pad_to
+            rows = np.concatenate([rows, np.repeat(rows[:1], padded - real)])
         inputs = {
             name: array[rows, :length]
             for name, array in model_inputs(self.features, self.input_names).items()
         }
         if self.targets:
-            inputs = (
-                inputs,
-                model_targets(
-                    {
-                        name: self.features[name][rows]
-                        for name in ("start_positions", "end_positions")
-                    }
-                ),
+            targets = model_targets(
+                {name: self.features[name][rows] for name in ("start_positions", "end_positions")}
             )
+            inputs = (inputs, targets)
+            if self.pad_to:
+                # Keras averages a loss over all rows of a batch: real rows weigh rows / real.
+                weights = np.zeros(len(rows), np.float32)
+                weights[:real] = len(rows) / real
+                inputs = (*inputs, weights)
         self.fetch_seconds += time.perf_counter() - began
         return inputs
 
@@ -177,7 +187,8 @@ class BucketedBatches(keras.utils.PyDataset):
         length axis is open (see `keras_qa.runtime.fit_input`)."""
         input_names = [name for name in self.input_names if name in self.features]
         target_names = MODEL_OUTPUTS if self.targets else ()
-        return fit_input(self, input_names, target_names)
+        weighted = bool(self.targets and self.pad_to)
+        return fit_input(self, input_names, target_names, weighted)
 
     def epoch_callback(self):
         """A Keras callback that points these batches at each epoch as `fit` begins it.
@@ -214,7 +225,11 @@ def predict_logits(model, features, batch_size=64, bucket_width=BUCKET_WIDTH, ve
         `(start_logits, end_logits)`, float32 arrays `(windows, max_length)`; padding positions get
         a very low logit.
     """
-    batches = BucketedBatches(features, batch_size, bucket_width, input_names=model.input_names)
+    devices = data_parallel_devices()
+    batches = BucketedBatches(
+        features, batch_size, bucket_width, input_names=model.input_names,
+        pad_to=devices if devices > 1 else None,
+    )
     windows, full_length = features["token_ids"].shape
     start_logits = np.full((windows, full_length), PADDING_LOGIT, dtype=np.float32)
     end_logits = np.full((windows, full_length), PADDING_LOGIT, dtype=np.float32)
@@ -224,8 +239,9 @@ def predict_logits(model, features, batch_size=64, bucket_width=BUCKET_WIDTH, ve
     for index in range(len(batches)):
         rows, length = batches.batches[index]
         outputs = model.predict_on_batch(batches[index])
-        start_logits[rows, :length] = np.asarray(outputs["start_logits"], dtype=np.float32)
-        end_logits[rows, :length] = np.asarray(outputs["end_logits"], dtype=np.float32)
+        real = len(rows)  # rows added to divide over the devices are dropped
+        start_logits[rows, :length] = np.asarray(outputs["start_logits"], np.float32)[:real]
+        end_logits[rows, :length] = np.asarray(outputs["end_logits"], np.float32)[:real]
         if progress is not None:
             progress.update(index + 1)
     return start_logits, end_logits

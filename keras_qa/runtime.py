@@ -15,6 +15,14 @@ import numpy as np
 from keras_qa.errors import SettingsError
 
 PRECISIONS = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+# `--distribute`: data parallel over several devices when there are ("auto"), never, or always.
+DISTRIBUTE_CHOICES = ("auto", "none", "data")
+# What Keras reads to join a several-process JAX job (not supported by keras-qa yet).
+JOB_VARIABLES = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
 BACKEND_MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
 
 
@@ -96,7 +104,89 @@ def answering_dtype(dtype):
     return dtype
 
 
-def fit_input(batches, input_names, target_names=()):
+def plan_distribution(distribute, batch_size):
+    """What `--distribute` means on this backend and machine, checked before anything is loaded.
+
+    Args:
+        distribute: "auto" (data parallel over all local accelerators when there are two or more),
+            "none", or "data" (data parallel over every device, virtual CPU devices included).
+        batch_size: the global batch, which must divide by the device count.
+
+    Returns:
+        `{"kind": "none" or "data", "processes", "devices", "per_device_batch"}`.
+
+    Raises:
+        SettingsError: a batch that does not divide, or a backend without data parallelism here.
+    """
+    import os
+    import warnings
+
+    single = {"kind": "none", "processes": 1, "devices": 1, "per_device_batch": int(batch_size)}
+    if distribute not in DISTRIBUTE_CHOICES:
+        raise SettingsError(f"--distribute must be one of {', '.join(DISTRIBUTE_CHOICES)}")
+    backend = backend_name()
+    if distribute == "none":
+        return single
+    if backend != "jax":
+        if distribute == "data":
+            raise SettingsError(
+                f"--distribute data is not available on the {backend} backend in keras-qa "
+                "(Keras 3.15 has no data parallelism on torch; the TensorFlow path is not built "
+                "yet): use KERAS_BACKEND=jax"
+            )
+        return single
+    import jax
+
+    if any(os.environ.get(name) for name in JOB_VARIABLES):
+        # Each process would have to feed its own rows of every global batch; not built yet.
+        raise SettingsError(
+            f"{', '.join(JOB_VARIABLES)}: training over several processes or hosts is not built "
+            "yet in keras-qa; train on the devices of one host (--distribute data)"
+        )
+    devices = jax.devices()
+    if distribute == "auto" and (len(devices) < 2 or devices[0].platform == "cpu"):
+        return single
+    count = len(devices)
+    if batch_size % count:
+        lower = max(count, batch_size // count * count)
+        raise SettingsError(
+            f"--batch-size {batch_size} does not divide over {count} devices (it is the global "
+            f"batch): use {lower} or {lower + count}"
+        )
+    if count == 1:
+        warnings.warn("--distribute data with one device: training on it alone", stacklevel=2)
+    return {
+        "kind": "data",
+        "processes": jax.process_count(),
+        "devices": count,
+        "per_device_batch": batch_size // count,
+    }
+
+
+def use_distribution(plan):
+    """Make Keras lay out the variables built from now on as `plan` says (JAX data parallelism:
+    `keras.distribution.DataParallel` over every device); None undoes it."""
+    if plan is None or plan["kind"] == "none":
+        if backend_name() == "jax":
+            keras.distribution.set_distribution(None)
+        return
+    distribution = keras.distribution.DataParallel(
+        devices=keras.distribution.list_devices(), auto_shard_dataset=False
+    )
+    keras.distribution.set_distribution(distribution)
+
+
+def data_parallel_devices():
+    """The devices a batch is split over now (1 without data parallelism)."""
+    if backend_name() != "jax":
+        return 1
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return 1
+    return int(np.prod(distribution.device_mesh.shape))
+
+
+def fit_input(batches, input_names, target_names=(), weighted=False):
     """What `fit` should be given for batches of int32 `(batch, length)` inputs of varying length.
 
     Keras' TensorFlow adapter fixes a `PyDataset`'s batch shapes from its first two batches, so a
@@ -109,6 +199,7 @@ def fit_input(batches, input_names, target_names=()):
         batches: a sequence of batches (`len` and indexing): an input dict, or `(inputs, targets)`.
         input_names: the keys of the input dict.
         target_names: the keys of the targets dict (int32 vectors), or none for inputs alone.
+        weighted: batches also carry float32 sample weights `(batch,)`.
     """
     if backend_name() != "tensorflow":
         return batches
@@ -121,6 +212,8 @@ def fit_input(batches, input_names, target_names=()):
     signature = {name: tf.TensorSpec((None, None), tf.int32) for name in input_names}
     if target_names:
         signature = signature, {name: tf.TensorSpec((None,), tf.int32) for name in target_names}
+        if weighted:
+            signature = (*signature, tf.TensorSpec((None,), tf.float32))
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(1)
 

@@ -50,11 +50,14 @@ from keras_qa.files import ensure_writable_directory, write_json_atomically
 from keras_qa.model import QuestionAnsweringModel
 from keras_qa.optimization import make_optimizer
 from keras_qa.runtime import (
+    DISTRIBUTE_CHOICES,
     PRECISIONS,
     backend_name,
     estimated_cpu_hours,
     has_accelerator,
+    plan_distribution,
     resolve_precision,
+    use_distribution,
     versions,
 )
 from keras_qa.saving import save_trained_model, update_config
@@ -113,6 +116,13 @@ class TrainSettings:
     weight_decay: float = setting(0.01, "AdamW weight decay; 0 means Adam")
     dropout: float | None = setting(
         0.0, "backbone dropout, or 'checkpoint' to keep the checkpoint's", none=("checkpoint",)
+    )
+    distribute: str = setting(
+        "auto",
+        "data: data parallel over every device (JAX; the batch is the global batch and must divide "
+        "by the device count); auto: data parallel over all local accelerators when there are two "
+        "or more; none: one device",
+        choices=DISTRIBUTE_CHOICES,
     )
     mixed_precision: str = setting(
         "auto",
@@ -256,6 +266,8 @@ def _setting_problem(field, value):
         low, high = _RANGES[field.name]
         if not _is_number(value) or not low <= value < high:
             return f"{flag} must be a number in [{low:g}, {high:g}), not {value!r}"
+    elif field.name == "distribute" and value not in DISTRIBUTE_CHOICES:
+        return f"{flag} must be one of {', '.join(DISTRIBUTE_CHOICES)}; not {value!r}"
     elif field.name == "mixed_precision":
         if value != "auto" and value not in PRECISIONS and value not in PRECISIONS.values():
             return f"{flag} must be one of off, float16, bfloat16, auto; not {value!r}"
@@ -288,8 +300,9 @@ def fine_tune(settings, verbose=1, callbacks=()):
     try:
         return _fine_tune(settings, verbose, list(callbacks))
     finally:
-        # The run's precision is a global Keras setting; leave it as the caller had it.
+        # The run's precision and distribution are global Keras settings; leave them as they were.
         keras.mixed_precision.set_dtype_policy(previous_policy)
+        use_distribution(None)
 
 
 def _fine_tune(settings, verbose, callbacks):
@@ -298,6 +311,11 @@ def _fine_tune(settings, verbose, callbacks):
     settings_dict = dataclasses.asdict(settings)
     _prepare_output_dir(settings.output_dir)
     saved_state = state_to_resume(settings.output_dir, settings_dict, settings.resume)
+    # Before any model work: variables take their device layout when they are created.
+    distribution = plan_distribution(settings.distribute, settings.batch_size)
+    use_distribution(distribution)
+    if verbose and distribution["kind"] == "data":
+        print(_distribution_line(distribution), flush=True)
     keras.utils.set_random_seed(settings.seed)
     policy = resolve_precision(settings.mixed_precision)
     keras.mixed_precision.set_dtype_policy(policy)
@@ -319,7 +337,7 @@ def _fine_tune(settings, verbose, callbacks):
     _check_converged(state)
     save_trained_model(model, data.tokenizer, settings.output_dir, **_answering_config(settings))
 
-    metrics = {"backend": backend_name(), "dtype_policy": policy}
+    metrics = {"backend": backend_name(), "dtype_policy": policy, "distribution": distribution}
     metrics |= {"train_examples": len(data.train_examples), **throughput}
     metrics["long_context_windows"] = data.long_context_windows
     metrics |= {"history": state["history"], "step_history": state["steps"]}
@@ -431,7 +449,16 @@ def _check_converged(state):
         )
 
 
+def _distribution_line(distribution):
+    return (
+        f"data parallel: {distribution['processes']} process(es), {distribution['devices']} "
+        f"devices, {distribution['per_device_batch']} windows per device per step"
+    )
+
+
 def _training_batches(settings, features, input_names, epoch=0, skip=0):
+    # Every batch is a full global batch (the last one padded with rows of weight 0), so that it
+    # divides over the devices, and one device and several compute the same.
     return BucketedBatches(
         features,
         settings.batch_size,
@@ -442,6 +469,7 @@ def _training_batches(settings, features, input_names, epoch=0, skip=0):
         input_names=input_names,
         epoch=epoch,
         skip=skip,
+        pad_to=settings.batch_size,
     )
 
 

@@ -1,10 +1,12 @@
 import keras
 import pytest
 
+from keras_qa.errors import SettingsError
 from keras_qa.runtime import (
     answering_dtype,
     cpu_has_bfloat16,
     has_accelerator,
+    plan_distribution,
     resolve_precision,
     versions,
 )
@@ -34,3 +36,47 @@ def test_versions_name_the_backend_in_use():
     assert found["keras"] == keras.__version__
     backend = keras.backend.backend()
     assert found[backend] == __import__(backend).__version__
+
+
+def run_python(code, backend="jax", devices=None, env=None):
+    """Run `code` in a fresh interpreter (a backend and a device count are fixed at start)."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "KERAS_BACKEND": backend, **(env or {})}
+    if devices:
+        environment["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300
+    )
+
+
+PLAN = "from keras_qa.runtime import plan_distribution; print(plan_distribution({!r}, {}))"
+
+
+def test_a_distribution_plan_on_this_machine():
+    single = {"kind": "none", "processes": 1, "devices": 1, "per_device_batch": 8}
+    assert plan_distribution("none", 8) == single
+    assert plan_distribution("auto", 8) == single  # a CPU: its devices are not accelerators
+    with pytest.raises(SettingsError, match="--distribute must be one of auto, none, data"):
+        plan_distribution("model", 8)
+
+
+def test_data_parallelism_over_four_virtual_devices_and_its_errors():
+    found = run_python(PLAN.format("data", 16), devices=4)
+    assert "'kind': 'data'" in found.stdout and "'per_device_batch': 4" in found.stdout, found.stderr
+    uneven = run_python(PLAN.format("data", 6), devices=4)
+    assert "--batch-size 6 does not divide over 4 devices" in uneven.stderr
+    assert "use 4 or 8" in uneven.stderr
+    hosts = run_python(
+        PLAN.format("data", 8), env={"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
+    )
+    assert "several processes or hosts is not built yet" in hosts.stderr
+
+
+def test_backends_without_data_parallelism_say_so():
+    found = run_python(PLAN.format("data", 8), backend="torch")
+    assert "--distribute data is not available on the torch backend" in found.stderr
+    # auto falls back to one device there.
+    assert "'kind': 'none'" in run_python(PLAN.format("auto", 8), backend="torch").stdout

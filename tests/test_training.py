@@ -316,3 +316,99 @@ def test_squad_v2_eval_data_writes_run_qa_files_and_saves_the_no_answer_threshol
     assert config["null_score_diff_threshold"] == threshold
     answerer = QuestionAnswerer.from_pretrained(str(run))
     assert answerer.null_threshold == threshold
+
+
+DATA_PARALLEL_RUN = """
+import json, sys
+import numpy as np
+from keras_qa.training import fine_tune
+from keras_qa.saving import load_trained_model
+from tests.conftest import tiny_settings
+preset, train, evaluation, output, distribute = sys.argv[1:]
+settings = tiny_settings(preset, {"train": train, "eval": evaluation}, output, epochs=1,
+                         checkpoint_every=0, distribute=distribute, batch_size=8)
+metrics = fine_tune(settings, verbose=0)
+model, _, _ = load_trained_model(output)
+np.save(output + "/weights.npy", np.concatenate([w.ravel() for w in model.get_weights()]))
+print(json.dumps({name: metrics[name] for name in ("distribution", "step_history", "eval")}))
+"""
+# Largest |weight difference| after a data-parallel epoch against one device: the gradient is
+# reduced in another order, and Adam turns such float32 rounding into slightly different steps.
+DATA_PARALLEL_WEIGHT_TOLERANCE = 5e-5
+# The span head's two biases (the last weights) are left out: a softmax does not change when a
+# constant is added to all its logits, so their gradient is zero but for rounding, which Adam
+# normalises into steps of the learning rate's size, in any direction.
+HEAD_BIASES = 2
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="data parallelism is built for JAX")
+def test_four_devices_train_as_one_with_the_same_global_batch(tiny_preset, tiny_data, tmp_path):
+    runs = {}
+    for distribute, devices in (("none", 1), ("data", 4)):
+        output = tmp_path / distribute
+        environment = {
+            **os.environ,
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+            "PYTHONPATH": os.getcwd(),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", DATA_PARALLEL_RUN, tiny_preset, tiny_data["train"],
+             tiny_data["eval"], str(output), distribute],
+            env=environment, capture_output=True, text=True, timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[distribute] = json.loads(done.stdout.strip().splitlines()[-1])
+        runs[distribute]["weights"] = np.load(output / "weights.npy")
+    one, four = runs["none"], runs["data"]
+    assert four["distribution"] == {"kind": "data", "processes": 1, "devices": 4,
+                                    "per_device_batch": 2}
+    # 48 windows in batches of 8 over 16-token buckets: the last batch is short and padded.
+    steps = [(step["step"], step["loss"]) for step in four["step_history"]]
+    expected = [(step["step"], step["loss"]) for step in one["step_history"]]
+    assert [s for s, _ in steps] == [s for s, _ in expected]
+    np.testing.assert_allclose([loss for _, loss in steps], [loss for _, loss in expected],
+                               rtol=1e-5)
+    np.testing.assert_allclose(
+        four["weights"][:-HEAD_BIASES], one["weights"][:-HEAD_BIASES],
+        atol=DATA_PARALLEL_WEIGHT_TOLERANCE,
+    )
+    assert four["eval"]["f1"] == pytest.approx(one["eval"]["f1"], abs=1e-6)
+
+
+DATA_PARALLEL_RESUME = """
+import sys
+import numpy as np
+from keras_qa.training import fine_tune
+from keras_qa.saving import load_trained_model
+from tests.conftest import Crash, CrashAt, tiny_settings
+preset, train, folder = sys.argv[1:]
+def settings(output, **changes):
+    return tiny_settings(preset, {"train": train, "eval": None}, output, eval_data=None,
+                         distribute="data", **changes)
+fine_tune(settings(folder + "/whole"), verbose=0)
+try:
+    fine_tune(settings(folder + "/broken"), verbose=0, callbacks=[CrashAt(9)])
+except Crash:
+    pass
+fine_tune(settings(folder + "/broken", resume=True), verbose=0)
+for name in ("whole", "broken"):
+    model, _, _ = load_trained_model(folder + "/" + name)
+    np.save(f"{folder}/{name}.npy", np.concatenate([w.ravel() for w in model.get_weights()]))
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="data parallelism is built for JAX")
+def test_a_data_parallel_run_resumes_after_a_crash_mid_epoch(tiny_preset, tiny_data, tmp_path):
+    environment = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "PYTHONPATH": os.getcwd(),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", DATA_PARALLEL_RESUME, tiny_preset, tiny_data["train"], str(tmp_path)],
+        env=environment, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "broken.npy"), np.load(tmp_path / "whole.npy"), rtol=1e-5, atol=1e-6
+    )

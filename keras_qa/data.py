@@ -153,6 +153,14 @@ def _load_bundled(split, on_error):
     return variants[suffix](examples) if suffix else examples
 
 
+def _paragraphs_by_title(examples):
+    """`{title: [context, ...]}`, titles and contexts in the order they first appear."""
+    articles = {}
+    for example in examples:
+        articles.setdefault(example["title"], {}).setdefault(example["context"], None)
+    return {title: list(contexts) for title, contexts in articles.items()}
+
+
 def with_unanswerable_copies(examples):
     """Each example followed by an unanswerable copy: its question over a paragraph of another
     article (the next title's paragraph at the same position, wrapping around), no answers, id ending
@@ -168,13 +176,10 @@ def with_unanswerable_copies(examples):
     >>> copy["id"], copy["context"], copy["answers"]
     ('a-unanswerable', 'Two cats.', {'text': [], 'answer_start': []})
     """
-    articles = {}
-    for example in examples:
-        articles.setdefault(example["title"], {}).setdefault(example["context"], None)
-    titles = list(articles)
+    contexts = _paragraphs_by_title(examples)
+    titles = list(contexts)
     if len(titles) < 2:
         raise ValueError("unanswerable copies take a paragraph of another article: one title found")
-    contexts = {title: list(paragraphs) for title, paragraphs in articles.items()}
     mixed = []
     for example in examples:
         title = example["title"]
@@ -212,10 +217,7 @@ def with_neighbouring_contexts(examples, radius=LONG_CONTEXT_RADIUS):
     >>> widened["context"], widened["answers"]
     ('One.\\n\\nTwo cats.', {'text': ['cats'], 'answer_start': [10]})
     """
-    articles = {}
-    for example in examples:
-        articles.setdefault(example["title"], {}).setdefault(example["context"], None)
-    articles = {title: list(contexts) for title, contexts in articles.items()}
+    articles = _paragraphs_by_title(examples)
     positions = {
         (title, context): index
         for title, contexts in articles.items()

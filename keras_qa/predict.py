@@ -8,11 +8,10 @@
 
 One question prints its answer as JSON (`{"answer", "score", "start", "end"}`, a list with --top-k > 1).
 One question over --documents prints the best answers of all of them, ranked together
-(`QuestionAnswerer.read`), each with its `document` index and `file`. A SQuAD file is decoded as
-training's evaluation decodes it, and run_qa.py's `nbest_predictions.json` (and for SQuAD v2.0 data
-`null_odds.json`) go beside --output.
-A SQuAD file (any format `load_examples` reads) writes `{id: answer}` to --output and, when the file
-has answers, prints the official EM and F1.
+(`QuestionAnswerer.read`), each with its `document` index and `file`.
+A SQuAD file (any format `load_examples` reads) is decoded as training's evaluation decodes it: it writes
+`{id: answer}` to --output, run_qa.py's `nbest_predictions.json` (and for SQuAD v2.0 data
+`null_odds.json`) beside it, and, when the file has answers, prints the official EM and F1.
 """
 
 import argparse
@@ -108,7 +107,7 @@ def main(argv=None):
     with cli.user_errors(parser.prog, args.debug):
         if args.squad_file is None:
             return _answer_one(args, options, parser)
-        return _predict_file(args, options)
+        return _predict_file(args)
 
 
 def _read_text(option, path):
@@ -164,7 +163,7 @@ def check_output_path(path):
         raise SettingsError(message) from error
 
 
-def _predict_file(args, options):
+def _predict_file(args):
     import keras
 
     from keras_qa.batching import predict_logits

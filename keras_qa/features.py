@@ -254,26 +254,15 @@ class _Windows:
         token_ids = np.full((count, self.max_length), self.tokenizer.pad_token_id, dtype=np.int32)
         segment_ids = np.zeros((count, self.max_length), dtype=np.int32)
         padding_mask = np.zeros((count, self.max_length), dtype=np.int32)
-        layout = self.layout
-        first = len(layout.prefix)
-        token_ids[:, :first] = layout.prefix
-        segment_ids[:, :first] = layout.prefix_types
-        middle, suffix = len(layout.middle), len(layout.suffix)
         for row, example in enumerate(self.example_index):
-            begin = self.context_position[row]
             base = self.context_base[self.context_index[example]]
-            end = begin + self.window_stop[row] - self.window_start[row]
-            token_ids[row, first : begin - middle] = self.question_ids[example]
-            segment_ids[row, first : begin - middle] = layout.question_type
-            token_ids[row, begin - middle : begin] = layout.middle
-            segment_ids[row, begin - middle : begin] = layout.middle_types
-            token_ids[row, begin:end] = self.flat_context_ids[
+            context = self.flat_context_ids[
                 base + self.window_start[row] : base + self.window_stop[row]
             ]
-            segment_ids[row, begin:end] = layout.context_type
-            token_ids[row, end : end + suffix] = layout.suffix
-            segment_ids[row, end : end + suffix] = layout.suffix_types
-            padding_mask[row, : end + suffix] = 1
+            ids, types = self.layout.window(self.question_ids[example], context)
+            token_ids[row, : len(ids)] = ids
+            segment_ids[row, : len(ids)] = types
+            padding_mask[row, : len(ids)] = 1
         return {"token_ids": token_ids, "segment_ids": segment_ids, "padding_mask": padding_mask}
 
     def offsets(self):

@@ -10,6 +10,8 @@ keras-qa puts the "no answer" label on the window's first token (run_qa.py's `cl
 must start with a special token (every one of these families does).
 """
 
+import numpy as np
+
 from keras_qa.errors import ModelFileError
 
 
@@ -25,7 +27,8 @@ class PairLayout:
 
     Example:
     >>> layout = PairLayout.bert(cls_id=101, sep_id=102)
-    >>> layout.token_ids([7, 8], [9]), layout.type_ids(2, 1)
+    >>> token_ids, type_ids = layout.window([7, 8], [9])
+    >>> token_ids.tolist(), type_ids.tolist()
     ([101, 7, 8, 102, 9, 102], [0, 0, 0, 0, 1, 1])
     """
 
@@ -50,6 +53,10 @@ class PairLayout:
         self.middle_types = list(middle_types or [0] * len(self.middle))
         self.suffix_types = list(suffix_types or [0] * len(self.suffix))
         self.question_type, self.context_type = int(question_type), int(context_type)
+        part_types = [*self.prefix_types, self.question_type, *self.middle_types]
+        self._question_part, self._context_part = len(self.prefix), len(part_types)
+        part_types += [self.context_type, *self.suffix_types]
+        self._part_types = np.asarray(part_types, dtype=np.int32)
 
     @classmethod
     def bert(cls, cls_id, sep_id):
@@ -93,19 +100,15 @@ class PairLayout:
         """Where the context's first token goes, after a question of `question_length` tokens."""
         return len(self.prefix) + question_length + len(self.middle)
 
-    def token_ids(self, question, context):
-        """One window's ids (lists in, a list out)."""
-        return self.prefix + list(question) + self.middle + list(context) + self.suffix
-
-    def type_ids(self, question_length, context_length):
-        """One window's token type ids."""
-        return (
-            self.prefix_types
-            + [self.question_type] * question_length
-            + self.middle_types
-            + [self.context_type] * context_length
-            + self.suffix_types
-        )
+    def window(self, question, context):
+        """One window before padding: `(token_ids, type_ids)`, int32 arrays, from the question's and
+        the context's token ids."""
+        parts = [self.prefix, question, self.middle, context, self.suffix]
+        token_ids = np.concatenate(parts, dtype=np.int32, casting="unsafe")
+        # One type per special token, one for all the question's and one for all the context's.
+        lengths = np.ones(len(self._part_types), dtype=np.int64)
+        lengths[self._question_part], lengths[self._context_part] = len(question), len(context)
+        return token_ids, np.repeat(self._part_types, lengths)
 
     def get_config(self):
         return {

@@ -51,8 +51,8 @@ def test_the_layout_builds_what_the_post_processor_builds(name):
     layout = PairLayout.from_post_processor(post_processor(PROCESSORS[name]))
     question, context = [10, 11, 12], [20, 21]
     ids, type_ids = encode_pair(PROCESSORS[name], question, context)
-    assert layout.token_ids(question, context) == ids
-    assert layout.type_ids(len(question), len(context)) == type_ids
+    window_ids, window_types = layout.window(question, context)
+    assert window_ids.tolist() == ids and window_types.tolist() == type_ids
     assert layout.special_token_count == len(ids) - 5
     assert ids[layout.context_position(len(question))] == 20
 

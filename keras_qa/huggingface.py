@@ -240,7 +240,7 @@ def save_question_answering_checkpoint(model, tokenizer, folder):
     from safetensors.numpy import save_file
 
     config = _transformers_config(model.backbone, tokenizer)
-    tensors = _transformers_weights(model.backbone, config["model_type"])
+    tensors = _transformers_weights(model.backbone)
     tensors[HEAD_WEIGHT] = np.asarray(keras.ops.convert_to_numpy(model.head.dense.kernel)).T
     tensors[HEAD_BIAS] = np.asarray(keras.ops.convert_to_numpy(model.head.dense.bias))
     os.makedirs(folder, exist_ok=True)
@@ -336,7 +336,7 @@ def _export_family(backbone):
     )
 
 
-def _transformers_weights(backbone, model_type):
+def _transformers_weights(backbone):
     """The backbone's weights under transformers' names, by running KerasHub's own converter
     backwards: each weight it would read is recorded with its reshaping, which is then undone."""
     import importlib
@@ -349,7 +349,8 @@ def _transformers_weights(backbone, model_type):
     )
     recorder = _RecordingLoader()
     converter.convert_weights(backbone, recorder, {})
-    prefix = {"xlm-roberta": "roberta."}.get(model_type, f"{model_type}.")
+    # transformers' XLM-RoBERTa keeps RoBERTa's weight names.
+    prefix = {"xlm-roberta": "roberta."}.get(family["model_type"], f"{family['model_type']}.")
     tensors = {}
     for variable, key, hook in recorder.ports:
         if "pooler" in key.split("."):

@@ -93,6 +93,24 @@ def test_the_checkpoints_activation_is_computed(architecture, activation, backbo
     np.testing.assert_allclose(end[real], reference_end[real], atol=LOGIT_TOLERANCE, rtol=0)
 
 
+def test_keras_hubs_approximate_gelu_would_miss_the_tolerance(tmp_path, monkeypatch):
+    # Why ExactGeluBertBackbone exists: a BERT trained with the exact GELU, run with KerasHub's tanh
+    # approximation, gives logits farther from transformers' than the tolerance allows.
+    folder = build_checkpoint(tmp_path, "bert")
+    assert json.loads((tmp_path / "config.json").read_text())["hidden_act"] == "gelu"
+    monkeypatch.setattr(huggingface, "_faithful_backbone_class", lambda found, *_: found)
+    model, tokenizer, _ = huggingface.load_question_answering_model(folder)
+    assert type(model.backbone).__name__ == "BertBackbone"
+    example = {"id": "0", "question": "What unit?", "context": HARD_TEXTS[0] * 6, "answers": {}}
+    features = keras_qa.prepare_eval_features([example], tokenizer, 128, 42)
+    start, end = keras_qa.predict_logits(model, features)
+    reference_start, reference_end = transformers_logits(folder, features)
+    real = features["padding_mask"] == 1
+    difference = max(np.abs(start - reference_start)[real].max(), np.abs(end - reference_end)[real].max())
+    print(f"tanh GELU: largest logit difference {difference:.4f}")
+    assert difference > 10 * LOGIT_TOLERANCE
+
+
 def test_a_roberta_activation_keras_hub_does_not_compute_is_refused(tmp_path):
     folder = build_checkpoint(tmp_path, "roberta", hidden_act="gelu_new")
     with pytest.raises(ModelFileError, match="hidden_act 'gelu_new'.*exact GELU"):

@@ -23,7 +23,7 @@ from keras_qa.model import (
     model_inputs,
     model_targets,
 )
-from keras_qa.runtime import data_parallel_devices, fit_input
+from keras_qa.runtime import batch_predictor, data_parallel_devices, fit_input, process_share
 
 # Bucket lengths are multiples of this many tokens: few shapes to compile, little padding.
 BUCKET_WIDTH = 32
@@ -87,6 +87,9 @@ class BucketedBatches(keras.utils.PyDataset):
             every batch divides over the devices of a data-parallel run; with `targets`, batches then
             also carry sample weights, 0 for padding rows and `rows / real rows` for the others, so
             that the mean loss and the metrics are those of the real rows alone.
+        share: `(index, count)`: yield only the `index`-th of `count` equal blocks of each (padded)
+            batch's rows, a process's share of a global batch in a job of `count` processes; the
+            plan (`batches`, `window_order`) stays the global one.
 
     Example:
     >>> from keras_qa import load_examples, load_trained_model, prepare_train_features
@@ -113,9 +116,11 @@ class BucketedBatches(keras.utils.PyDataset):
         epoch=0,
         skip=0,
         pad_to=None,
+        share=(0, 1),
     ):
         super().__init__()
         self.pad_to = pad_to
+        self.share = tuple(share)
         self.features = features
         self.batch_size = int(batch_size)
         self.full_length = features["token_ids"].shape[1]
@@ -179,6 +184,8 @@ class BucketedBatches(keras.utils.PyDataset):
                 weights = np.zeros(len(rows), np.float32)
                 weights[:real] = len(rows) / real
                 inputs = (*inputs, weights)
+        if self.share != (0, 1):
+            inputs = _block(inputs, *self.share)
         self.fetch_seconds += time.perf_counter() - began
         return inputs
 
@@ -211,6 +218,16 @@ class _EpochOrder(keras.callbacks.Callback):
             self.batches.start_at(epoch, skip)
 
 
+def _block(batch, index, count):
+    """The `index`-th of `count` equal blocks of rows of every array in a (nested) batch."""
+    if isinstance(batch, dict):
+        return {name: _block(value, index, count) for name, value in batch.items()}
+    if isinstance(batch, tuple):
+        return tuple(_block(value, index, count) for value in batch)
+    size = len(batch) // count
+    return batch[index * size : (index + 1) * size]
+
+
 def predict_logits(model, features, batch_size=64, bucket_width=BUCKET_WIDTH, verbose=0):
     """Start and end logits for every window, in the features' order, padded to the features' length.
 
@@ -227,9 +244,14 @@ def predict_logits(model, features, batch_size=64, bucket_width=BUCKET_WIDTH, ve
     """
     devices = data_parallel_devices()
     batches = BucketedBatches(
-        features, batch_size, bucket_width, input_names=model.input_names,
+        features,
+        batch_size,
+        bucket_width,
+        input_names=model.input_names,
         pad_to=devices if devices > 1 else None,
+        share=process_share() if devices > 1 else (0, 1),
     )
+    predict = batch_predictor(model)
     windows, full_length = features["token_ids"].shape
     start_logits = np.full((windows, full_length), PADDING_LOGIT, dtype=np.float32)
     end_logits = np.full((windows, full_length), PADDING_LOGIT, dtype=np.float32)
@@ -238,7 +260,7 @@ def predict_logits(model, features, batch_size=64, bucket_width=BUCKET_WIDTH, ve
     progress = keras.utils.Progbar(len(batches)) if verbose else None
     for index in range(len(batches)):
         rows, length = batches.batches[index]
-        outputs = model.predict_on_batch(batches[index])
+        outputs = predict(batches[index])
         real = len(rows)  # rows added to divide over the devices are dropped
         start_logits[rows, :length] = np.asarray(outputs["start_logits"], np.float32)[:real]
         end_logits[rows, :length] = np.asarray(outputs["end_logits"], np.float32)[:real]

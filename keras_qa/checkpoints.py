@@ -16,6 +16,7 @@ import keras
 
 from keras_qa.errors import CheckpointError
 from keras_qa.files import read_json, write_json_atomically
+from keras_qa.runtime import without_distribution
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
@@ -170,13 +171,16 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         every: save every this many steps (0 or None: at epoch ends only).
         state: the run's state dict (`new_state`), updated in place.
         log_every: keep the logs of every this many steps.
+        writes: write the checkpoint files (only one process of a job does; the others keep the
+            same state in memory).
 
     Attributes:
         batches: the `BucketedBatches` being fitted (set before each `fit`), to count windows.
     """
 
-    def __init__(self, directory, every, state, log_every=10):
+    def __init__(self, directory, every, state, log_every=10, writes=True):
         super().__init__()
+        self.writes = writes
         self.directory = directory
         self.every = int(every) if every else 0
         self.log_every = max(1, int(log_every))
@@ -226,10 +230,16 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         }
 
     def save(self):
+        # On JAX, reading `self.model` syncs the training state into the variables, which in a job
+        # of several processes every process must do, writer or not.
+        model = self.model
+        if not self.writes:
+            return
         os.makedirs(self.directory, exist_ok=True)
         name = WEIGHTS_PATTERN.format(step=self.state["global_step"])
         temporary = os.path.join(self.directory, "partial.weights.h5")
-        self.model.save_weights(temporary, overwrite=True)
+        with without_distribution():
+            model.save_weights(temporary, overwrite=True)
         os.replace(temporary, os.path.join(self.directory, name))
         self.state.update(
             weights_file=name,

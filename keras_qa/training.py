@@ -53,12 +53,15 @@ from keras_qa.runtime import (
     DISTRIBUTE_CHOICES,
     PRECISIONS,
     backend_name,
+    distribution_scope,
     estimated_cpu_hours,
     has_accelerator,
     plan_distribution,
+    process_share,
     resolve_precision,
-    use_distribution,
     versions,
+    without_distribution,
+    writes_files,
 )
 from keras_qa.saving import save_trained_model, update_config
 from keras_qa.sources import download_hugging_face_files, resolve_model_source
@@ -119,9 +122,11 @@ class TrainSettings:
     )
     distribute: str = setting(
         "auto",
-        "data: data parallel over every device (JAX; the batch is the global batch and must divide "
-        "by the device count); auto: data parallel over all local accelerators when there are two "
-        "or more; none: one device",
+        "data: data parallel over every device (JAX keras.distribution, TensorFlow "
+        "MirroredStrategy; --batch-size is the global batch and must divide by the device count); "
+        "auto: data parallel over all accelerators when there are two or more, and over every "
+        "process's devices in a JAX job (the KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and "
+        "_PROCESS_ID variables); none: one device",
         choices=DISTRIBUTE_CHOICES,
     )
     mixed_precision: str = setting(
@@ -300,26 +305,48 @@ def fine_tune(settings, verbose=1, callbacks=()):
     try:
         return _fine_tune(settings, verbose, list(callbacks))
     finally:
-        # The run's precision and distribution are global Keras settings; leave them as they were.
+        # The run's precision is a global Keras setting; leave it as it was.
         keras.mixed_precision.set_dtype_policy(previous_policy)
-        use_distribution(None)
 
 
 def _fine_tune(settings, verbose, callbacks):
     started = time.perf_counter()
     check_settings(settings)
-    settings_dict = dataclasses.asdict(settings)
-    _prepare_output_dir(settings.output_dir)
-    saved_state = state_to_resume(settings.output_dir, settings_dict, settings.resume)
-    # Before any model work: variables take their device layout when they are created.
+    # First: in a job of several processes it joins the job before any JAX computation.
     distribution = plan_distribution(settings.distribute, settings.batch_size)
-    use_distribution(distribution)
+    writer = writes_files()
+    settings_dict = dataclasses.asdict(settings)
+    if writer:
+        _prepare_output_dir(settings.output_dir)
+    saved_state = state_to_resume(settings.output_dir, settings_dict, settings.resume)
     if verbose and distribution["kind"] == "data":
         print(_distribution_line(distribution), flush=True)
     keras.utils.set_random_seed(settings.seed)
     policy = resolve_precision(settings.mixed_precision)
     keras.mixed_precision.set_dtype_policy(policy)
+    # Variables take their device layout when they are created: all model work is in the scope.
+    with distribution_scope(distribution):
+        data, model, state, throughput = _train(
+            settings, settings_dict, saved_state, callbacks, verbose
+        )
+        if writer:
+            with without_distribution():
+                config = _answering_config(settings)
+                save_trained_model(model, data.tokenizer, settings.output_dir, **config)
+        metrics = {"backend": backend_name(), "dtype_policy": policy, "distribution": distribution}
+        metrics |= {"train_examples": len(data.train_examples), **throughput}
+        metrics["long_context_windows"] = data.long_context_windows
+        metrics |= {"history": state["history"], "step_history": state["steps"]}
+        if data.eval_examples is not None:
+            metrics["eval"] = _evaluate(model, data, settings, verbose, writer)
+    metrics |= {"wall_seconds": time.perf_counter() - started, "settings": settings_dict}
+    if writer:
+        _write_reports(metrics, state, settings, verbose)
+    return metrics
 
+
+def _train(settings, settings_dict, saved_state, callbacks, verbose):
+    """Build the model, train it (from `saved_state` when resuming); return what the report needs."""
     backbone = _load_backbone(settings)
     data = _Data(settings)
     model = QuestionAnsweringModel(backbone)
@@ -331,21 +358,10 @@ def _fine_tune(settings, verbose, callbacks):
     state = new_state(settings_dict)
     if saved_state is not None:
         restore(model, settings.output_dir, state, saved_state, len(batches))
-
     callbacks = _callbacks(callbacks, data, settings, state, total_steps)
     throughput = _fit(model, batches, data.train_features, settings, state, callbacks, verbose)
     _check_converged(state)
-    save_trained_model(model, data.tokenizer, settings.output_dir, **_answering_config(settings))
-
-    metrics = {"backend": backend_name(), "dtype_policy": policy, "distribution": distribution}
-    metrics |= {"train_examples": len(data.train_examples), **throughput}
-    metrics["long_context_windows"] = data.long_context_windows
-    metrics |= {"history": state["history"], "step_history": state["steps"]}
-    if data.eval_examples is not None:
-        metrics["eval"] = _evaluate(model, data, settings, verbose)
-    metrics |= {"wall_seconds": time.perf_counter() - started, "settings": settings_dict}
-    _write_reports(metrics, state, settings, verbose)
-    return metrics
+    return data, model, state, throughput
 
 
 def load_split(source, split, role, limit=None):
@@ -470,6 +486,7 @@ def _training_batches(settings, features, input_names, epoch=0, skip=0):
         epoch=epoch,
         skip=skip,
         pad_to=settings.batch_size,
+        share=process_share(),
     )
 
 
@@ -500,6 +517,7 @@ def _callbacks(callbacks, data, settings, state, total_steps):
         settings.checkpoint_every,
         state,
         log_every=max(1, total_steps // 100),
+        writes=writes_files(),
     )
     callbacks = [*callbacks, checkpoint]
     if data.eval_examples is not None and settings.eval_every_epoch:
@@ -565,10 +583,10 @@ def _decoding(settings):
     }
 
 
-def _evaluate(model, data, settings, verbose):
-    """Score the eval data, write `predictions.json` and `nbest_predictions.json` (and for SQuAD
-    v2.0 data `null_odds.json`, and the no-answer threshold into `keras_qa.json`); return the scores
-    with their cost."""
+def _evaluate(model, data, settings, verbose, writer):
+    """Score the eval data, write (if `writer`) `predictions.json` and `nbest_predictions.json` (and
+    for SQuAD v2.0 data `null_odds.json`, and the no-answer threshold into `keras_qa.json`); return
+    the scores with their cost."""
     started = time.perf_counter()
     features = data.eval_features
     predictions, scores, details = evaluate_answers(
@@ -581,10 +599,12 @@ def _evaluate(model, data, settings, verbose):
         **_decoding(settings),
     )
     seconds = time.perf_counter() - started
-    write_json_atomically(os.path.join(settings.output_dir, "predictions.json"), predictions)
-    write_details(settings.output_dir, details)
-    if "null_score_diff_threshold" in scores:
-        update_config(settings.output_dir, null_score_diff_threshold=scores["null_score_diff_threshold"])
+    if writer:
+        write_json_atomically(os.path.join(settings.output_dir, "predictions.json"), predictions)
+        write_details(settings.output_dir, details)
+    if writer and "null_score_diff_threshold" in scores:
+        threshold = scores["null_score_diff_threshold"]
+        update_config(settings.output_dir, null_score_diff_threshold=threshold)
     windows = len(features["example_index"])
     return scores | {
         "examples": len(data.eval_examples),

@@ -14,6 +14,7 @@ import pytest
 import keras_qa
 from keras_qa.batching import predict_logits
 from keras_qa.errors import SettingsError
+from keras_qa.evaluation import evaluate_answers
 from keras_qa.saving import load_trained_model
 from keras_qa.training import TrainSettings, check_settings, fine_tune, recipe_settings
 from tests.conftest import Crash, CrashAt, tiny_settings, tiny_squad_examples
@@ -319,7 +320,7 @@ def test_squad_v2_eval_data_writes_run_qa_files_and_saves_the_no_answer_threshol
 
 
 DATA_PARALLEL_RUN = """
-import json, sys
+import json, os, sys
 import numpy as np
 from keras_qa.training import fine_tune
 from keras_qa.saving import load_trained_model
@@ -328,8 +329,9 @@ preset, train, evaluation, output, distribute = sys.argv[1:]
 settings = tiny_settings(preset, {"train": train, "eval": evaluation}, output, epochs=1,
                          checkpoint_every=0, distribute=distribute, batch_size=8)
 metrics = fine_tune(settings, verbose=0)
-model, _, _ = load_trained_model(output)
-np.save(output + "/weights.npy", np.concatenate([w.ravel() for w in model.get_weights()]))
+if os.path.isdir(output):  # the other processes of a job write nothing
+    model, _, _ = load_trained_model(output)
+    np.save(output + "/weights.npy", np.concatenate([w.ravel() for w in model.get_weights()]))
 print(json.dumps({name: metrics[name] for name in ("distribution", "step_history", "eval")}))
 """
 # Largest |weight difference| after a data-parallel epoch against one device: the gradient is
@@ -341,38 +343,181 @@ DATA_PARALLEL_WEIGHT_TOLERANCE = 5e-5
 HEAD_BIASES = 2
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="data parallelism is built for JAX")
-def test_four_devices_train_as_one_with_the_same_global_batch(tiny_preset, tiny_data, tmp_path):
-    runs = {}
-    for distribute, devices in (("none", 1), ("data", 4)):
-        output = tmp_path / distribute
-        environment = {
-            **os.environ,
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-            "PYTHONPATH": os.getcwd(),
-        }
-        done = subprocess.run(
+def start_data_parallel_run(tiny_preset, tiny_data, output, distribute, devices, job=None):
+    """A `DATA_PARALLEL_RUN` process on `devices` virtual JAX devices (`job`: its variables); its
+    output goes to files beside `output`, so that nothing blocks on a full pipe."""
+    environment = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "PYTHONPATH": os.getcwd(),
+        **(job or {}),
+    }
+    with open(f"{output}.stdout", "w") as stdout, open(f"{output}.stderr", "w") as stderr:
+        return subprocess.Popen(
             [sys.executable, "-c", DATA_PARALLEL_RUN, tiny_preset, tiny_data["train"],
              tiny_data["eval"], str(output), distribute],
-            env=environment, capture_output=True, text=True, timeout=600,
+            env=environment, stdout=stdout, stderr=stderr,
         )
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs[distribute] = json.loads(done.stdout.strip().splitlines()[-1])
-        runs[distribute]["weights"] = np.load(output / "weights.npy")
-    one, four = runs["none"], runs["data"]
+
+
+def finish_data_parallel_runs(processes, outputs, timeout=600):
+    """Each run's distribution, step history, eval scores and (where it wrote them) weights; if one
+    process of a job fails, the others are stopped rather than left waiting for it."""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            codes = [process.poll() for process in processes]
+            if all(code == 0 for code in codes) or any(code not in (None, 0) for code in codes):
+                break
+            time.sleep(0.5)
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    runs = []
+    for process, output in zip(processes, outputs):
+        stderr = open(f"{output}.stderr").read()
+        assert process.returncode == 0, stderr[-3000:]
+        run = json.loads(open(f"{output}.stdout").read().strip().splitlines()[-1])
+        if os.path.isfile(output / "weights.npy"):
+            run["weights"] = np.load(output / "weights.npy")
+        runs.append(run)
+    return runs
+
+
+@pytest.fixture(scope="module")
+def one_and_four_devices(tiny_preset, tiny_data, tmp_path_factory):
+    """The same epoch trained on one device and data parallel over four."""
+    runs = {}
+    for distribute, devices in (("none", 1), ("data", 4)):
+        output = tmp_path_factory.mktemp(distribute) / "run"
+        process = start_data_parallel_run(tiny_preset, tiny_data, output, distribute, devices)
+        runs[devices] = finish_data_parallel_runs([process], [output])[0]
+    return runs
+
+
+def assert_same_training(run, expected):
+    """The same steps with the same losses, nearly the same weights and the same eval F1."""
+    steps = [(step["step"], step["loss"]) for step in run["step_history"]]
+    expected_steps = [(step["step"], step["loss"]) for step in expected["step_history"]]
+    assert [s for s, _ in steps] == [s for s, _ in expected_steps]
+    np.testing.assert_allclose(
+        [loss for _, loss in steps], [loss for _, loss in expected_steps], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        run["weights"][:-HEAD_BIASES], expected["weights"][:-HEAD_BIASES],
+        atol=DATA_PARALLEL_WEIGHT_TOLERANCE,
+    )
+    assert run["eval"]["f1"] == pytest.approx(expected["eval"]["f1"], abs=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="a JAX distribution")
+def test_four_devices_train_as_one_with_the_same_global_batch(one_and_four_devices):
+    one, four = one_and_four_devices[1], one_and_four_devices[4]
     assert four["distribution"] == {"kind": "data", "processes": 1, "devices": 4,
                                     "per_device_batch": 2}
     # 48 windows in batches of 8 over 16-token buckets: the last batch is short and padded.
-    steps = [(step["step"], step["loss"]) for step in four["step_history"]]
-    expected = [(step["step"], step["loss"]) for step in one["step_history"]]
-    assert [s for s, _ in steps] == [s for s, _ in expected]
-    np.testing.assert_allclose([loss for _, loss in steps], [loss for _, loss in expected],
-                               rtol=1e-5)
-    np.testing.assert_allclose(
-        four["weights"][:-HEAD_BIASES], one["weights"][:-HEAD_BIASES],
-        atol=DATA_PARALLEL_WEIGHT_TOLERANCE,
+    assert_same_training(four, one)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="a JAX distribution")
+def test_two_processes_on_loopback_train_as_four_devices_and_only_the_first_writes(
+    tiny_preset, tiny_data, tmp_path, one_and_four_devices
+):
+    job = {
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{free_port()}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+    }
+    outputs = [tmp_path / f"process-{index}" for index in range(2)]
+    processes = [
+        start_data_parallel_run(
+            tiny_preset, tiny_data, output, "auto", 2,
+            job | {"KERAS_DISTRIBUTION_PROCESS_ID": str(index)},
+        )
+        for index, output in enumerate(outputs)
+    ]
+    first, second = finish_data_parallel_runs(processes, outputs)
+    for run in (first, second):
+        assert run["distribution"] == {"kind": "data", "processes": 2, "devices": 4,
+                                       "per_device_batch": 2}
+    assert not outputs[1].exists()
+    assert_same_training(first, one_and_four_devices[4])
+    assert second["step_history"] == first["step_history"]
+    assert second["eval"]["f1"] == first["eval"]["f1"]
+    # The job's model is an ordinary one: one device loads it and scores the same.
+    model, tokenizer, _ = load_trained_model(str(outputs[0]))
+    examples = keras_qa.load_examples(tiny_data["eval"])
+    features = keras_qa.prepare_eval_features(examples, tokenizer, 48, 16)
+    _, scores = evaluate_answers(model, examples, features, batch_size=8)
+    assert scores["f1"] == pytest.approx(first["eval"]["f1"], abs=1e-6)
+
+
+MIRRORED_RUNS = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+import keras_qa
+from keras_qa.batching import BucketedBatches, predict_logits
+from keras_qa.runtime import batch_predictor, distribution_scope, plan_distribution
+from keras_qa.saving import load_trained_model
+from keras_qa.training import fine_tune
+from tests.conftest import tiny_settings
+preset, train, evaluation, folder = sys.argv[1:]
+runs = {}
+for distribute in ("none", "data"):
+    output = f"{folder}/{distribute}"
+    settings = tiny_settings(preset, {"train": train, "eval": evaluation}, output, epochs=1,
+                             checkpoint_every=0, distribute=distribute, batch_size=8)
+    metrics = fine_tune(settings, verbose=0)
+    runs[distribute] = {name: metrics[name] for name in ("distribution", "step_history", "eval")}
+    model, tokenizer, _ = load_trained_model(output)
+    np.save(output + "/weights.npy", np.concatenate([w.ravel() for w in model.get_weights()]))
+# One model's logits on one device, and split over the two replicas.
+examples = keras_qa.load_examples(evaluation)
+features = keras_qa.prepare_eval_features(examples, tokenizer, 48, 16)
+alone = predict_logits(model, features, batch_size=8)
+with distribution_scope(plan_distribution("data", 8)):
+    mirrored_model, _, _ = load_trained_model(output)
+    mirrored = predict_logits(mirrored_model, features, batch_size=8)
+    batch = BucketedBatches(features, 8, input_names=model.input_names)[0]
+    outputs = batch_predictor(mirrored_model)(batch)
+runs["logits"] = {"rows": [len(batch["token_ids"]), len(outputs["start_logits"])],
+                  "difference": float(max(np.abs(a - b).max() for a, b in zip(alone, mirrored)))}
+print(json.dumps(runs))
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="a tf.distribute strategy")
+def test_mirrored_strategy_over_two_devices_trains_as_one(tiny_preset, tiny_data, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", MIRRORED_RUNS, tiny_preset, tiny_data["train"], tiny_data["eval"],
+         str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": os.getcwd()}, capture_output=True, text=True, timeout=600,
     )
-    assert four["eval"]["f1"] == pytest.approx(one["eval"]["f1"], abs=1e-6)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    for name in ("none", "data"):
+        runs[name]["weights"] = np.load(tmp_path / name / "weights.npy")
+    assert runs["data"]["distribution"] == {"kind": "data", "processes": 1, "devices": 2,
+                                            "per_device_batch": 4}
+    assert_same_training(runs["data"], runs["none"])
+    predictions = json.loads((tmp_path / "data" / "predictions.json").read_text())
+    assert len(predictions) == runs["data"]["eval"]["examples"] == 16
+    # A batch's outputs have its rows (`predict_on_batch` returns each replica's copy: twice as
+    # many), and the logits split over the replicas are one device's.
+    batch_rows, output_rows = runs["logits"]["rows"]
+    assert output_rows == batch_rows == 8
+    assert runs["logits"]["difference"] < 1e-5
 
 
 DATA_PARALLEL_RESUME = """

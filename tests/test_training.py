@@ -320,19 +320,27 @@ def test_squad_v2_eval_data_writes_run_qa_files_and_saves_the_no_answer_threshol
 
 
 DATA_PARALLEL_RUN = """
-import json, os, sys
+import dataclasses, json, sys
 import numpy as np
+from keras_qa.runtime import writes_files
 from keras_qa.training import fine_tune
 from keras_qa.saving import load_trained_model
-from tests.conftest import tiny_settings
-preset, train, evaluation, output, distribute = sys.argv[1:]
+from tests.conftest import Crash, CrashAt, tiny_settings
+preset, train, evaluation, output, distribute, *crash_at = sys.argv[1:]
 settings = tiny_settings(preset, {"train": train, "eval": evaluation}, output, epochs=1,
-                         checkpoint_every=0, distribute=distribute, batch_size=8)
+                         checkpoint_every=2 if crash_at else 0, distribute=distribute, batch_size=8)
+resumed = False
+if crash_at:  # stop mid-epoch, then resume from the last checkpoint
+    try:
+        fine_tune(settings, verbose=0, callbacks=[CrashAt(int(crash_at[0]))])
+    except Crash:
+        settings, resumed = dataclasses.replace(settings, resume=True), True
 metrics = fine_tune(settings, verbose=0)
-if os.path.isdir(output):  # the other processes of a job write nothing
+if writes_files():  # the other processes of a job write nothing
     model, _, _ = load_trained_model(output)
     np.save(output + "/weights.npy", np.concatenate([w.ravel() for w in model.get_weights()]))
-print(json.dumps({name: metrics[name] for name in ("distribution", "step_history", "eval")}))
+run = {name: metrics[name] for name in ("distribution", "step_history", "eval")}
+print(json.dumps(run | {"resumed": resumed}))
 """
 # Largest |weight difference| after a data-parallel epoch against one device: the gradient is
 # reduced in another order, and Adam turns such float32 rounding into slightly different steps.
@@ -343,24 +351,28 @@ DATA_PARALLEL_WEIGHT_TOLERANCE = 5e-5
 HEAD_BIASES = 2
 
 
-def start_data_parallel_run(tiny_preset, tiny_data, output, distribute, devices, job=None):
+def start_data_parallel_run(
+    tiny_preset, tiny_data, output, distribute, devices, job=None, crash_at=None, log=None
+):
     """A `DATA_PARALLEL_RUN` process on `devices` virtual JAX devices (`job`: its variables); its
-    output goes to files beside `output`, so that nothing blocks on a full pipe."""
+    output goes to files (`log`, or beside `output`), so that nothing blocks on a full pipe."""
     environment = {
         **os.environ,
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
         "PYTHONPATH": os.getcwd(),
         **(job or {}),
     }
-    with open(f"{output}.stdout", "w") as stdout, open(f"{output}.stderr", "w") as stderr:
+    log = log or output
+    crash = [] if crash_at is None else [str(crash_at)]
+    with open(f"{log}.stdout", "w") as stdout, open(f"{log}.stderr", "w") as stderr:
         return subprocess.Popen(
             [sys.executable, "-c", DATA_PARALLEL_RUN, tiny_preset, tiny_data["train"],
-             tiny_data["eval"], str(output), distribute],
+             tiny_data["eval"], str(output), distribute, *crash],
             env=environment, stdout=stdout, stderr=stderr,
         )
 
 
-def finish_data_parallel_runs(processes, outputs, timeout=600):
+def finish_data_parallel_runs(processes, outputs, logs=None, timeout=600):
     """Each run's distribution, step history, eval scores and (where it wrote them) weights; if one
     process of a job fails, the others are stopped rather than left waiting for it."""
     deadline = time.monotonic() + timeout
@@ -375,10 +387,10 @@ def finish_data_parallel_runs(processes, outputs, timeout=600):
             process.kill()
             process.wait()
     runs = []
-    for process, output in zip(processes, outputs):
-        stderr = open(f"{output}.stderr").read()
+    for process, output, log in zip(processes, outputs, logs or outputs):
+        stderr = open(f"{log}.stderr").read()
         assert process.returncode == 0, stderr[-3000:]
-        run = json.loads(open(f"{output}.stdout").read().strip().splitlines()[-1])
+        run = json.loads(open(f"{log}.stdout").read().strip().splitlines()[-1])
         if os.path.isfile(output / "weights.npy"):
             run["weights"] = np.load(output / "weights.npy")
         runs.append(run)
@@ -458,6 +470,28 @@ def test_two_processes_on_loopback_train_as_four_devices_and_only_the_first_writ
     features = keras_qa.prepare_eval_features(examples, tokenizer, 48, 16)
     _, scores = evaluate_answers(model, examples, features, batch_size=8)
     assert scores["f1"] == pytest.approx(first["eval"]["f1"], abs=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="a JAX distribution")
+def test_a_job_of_two_processes_resumes_from_their_shared_checkpoint(
+    tiny_preset, tiny_data, tmp_path, one_and_four_devices
+):
+    job = {
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{free_port()}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+    }
+    shared = tmp_path / "shared"  # both processes read the checkpoint that the first writes
+    logs = [tmp_path / f"process-{index}" for index in range(2)]
+    processes = [
+        start_data_parallel_run(
+            tiny_preset, tiny_data, shared, "data", 2,
+            job | {"KERAS_DISTRIBUTION_PROCESS_ID": str(index)}, crash_at=5, log=log,
+        )
+        for index, log in enumerate(logs)
+    ]
+    resumed, _ = finish_data_parallel_runs(processes, [shared, shared], logs)
+    assert resumed["resumed"]
+    assert_same_training(resumed, one_and_four_devices[4])
 
 
 MIRRORED_RUNS = """

@@ -57,6 +57,42 @@ def test_batches_are_cut_to_their_bucket_and_carry_targets():
     assert {whole[i]["token_ids"].shape[1] for i in range(len(whole))} == {64}
 
 
+def test_padded_batches_are_full_and_weigh_only_their_real_rows():
+    features = fake_features([5, 9, 12, 20, 30, 31])  # one 32-token bucket: batches of 4 and 2
+    batches = BucketedBatches(features, 4, 32, targets=True, pad_to=4)
+    shapes = {batches[i][0]["token_ids"].shape for i in range(len(batches))}
+    assert shapes == {(4, 32)}  # the short batch compiles no other shape
+    short = next(i for i, (rows, _) in enumerate(batches.batches) if len(rows) < 4)
+    (inputs, _, weights), rows = batches[short], batches.batches[short][0]
+    assert len(rows) == 2 and weights.tolist() == [2.0, 2.0, 0.0, 0.0]
+    np.testing.assert_array_equal(inputs["token_ids"][:2], features["token_ids"][rows, :32])
+    # Keras' weighted mean over the 4 rows is the plain mean over the 2 real ones.
+    losses = np.array([1.0, 3.0, 100.0, 100.0])
+    assert (weights * losses).sum() / len(losses) == losses[:2].mean()
+
+
+def test_each_process_gets_its_block_of_every_global_batch():
+    features = fake_features(np.random.default_rng(2).integers(3, 65, size=37))
+    whole = BucketedBatches(features, 8, 16, shuffle=True, targets=True, pad_to=8)
+    shares = [
+        BucketedBatches(features, 8, 16, shuffle=True, targets=True, pad_to=8, share=(index, 2))
+        for index in range(2)
+    ]
+    for share in shares:  # the same global plan in every process
+        np.testing.assert_array_equal(share.window_order, whole.window_order)
+    for index in range(len(whole)):
+        inputs, targets, weights = whole[index]
+        blocks = [share[index] for share in shares]
+        assert all(len(block[2]) == 4 for block in blocks)
+        np.testing.assert_array_equal(np.concatenate([b[2] for b in blocks]), weights)
+        for name in inputs:
+            joined = np.concatenate([b[0][name] for b in blocks])
+            np.testing.assert_array_equal(joined, inputs[name])
+        for name in targets:
+            joined = np.concatenate([b[1][name] for b in blocks])
+            np.testing.assert_array_equal(joined, targets[name])
+
+
 class EchoModel:
     """Returns each window's token count as its logits, to check the order predict_logits keeps."""
 

@@ -2,7 +2,7 @@
 
     python benchmarks/throughput.py [--quick] [--backends jax,tensorflow,tensorflow-xla,torch]
         [--models distilbert,minilm] [--precisions float32,mixed_bfloat16,mixed_float16]
-        [--output-dir benchmarks/results]
+        [--output-dir DIR]
 
 What is measured, for a DistilBERT-base shape and a MiniLM-L6 shape (random weights, nothing downloaded),
 on real SQuAD windows of the bundled data (MiniLM's uncased vocabulary, 384 / 128 windows):
@@ -33,7 +33,8 @@ free (Keras' attention falls back from the fused kernel when it is on): `--dropo
 keras-qa at the reference's dropout, and the README gives both.
 
 Output: a Markdown table on stdout (ratios to the reference as columns), `throughput.json` and
-`throughput.png` in `--output-dir`. `--quick` (DistilBERT shape only, each backend in the precision
+`throughput.png` in `--output-dir` (benchmarks/results; for `--quick` a new temporary directory unless
+given, never benchmarks/results). `--quick` (DistilBERT shape only, each backend in the precision
 `--mixed-precision auto` picks, fewer steps, four bucket lengths interpolated) takes under 5 minutes on
 2 CPU cores.
 """
@@ -46,6 +47,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -75,6 +77,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 SCENARIOS = ("train_fixed", "train_bucketed", "inference")
 MAX_LENGTH, DOC_STRIDE = 384, 128
 RESULT_PREFIX = "RESULT "
+# The figures the README quotes; only a full run writes there by default.
+COMMITTED_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -561,7 +565,11 @@ def main():
         help="the reference's dropout (0.1: the DistilBERT / MiniLM configs', as run_qa.py trains)",
     )
     parser.add_argument("--no-reference", action="store_true", help="skip Hugging Face's model")
-    parser.add_argument("--output-dir", default="benchmarks/results")
+    parser.add_argument(
+        "--output-dir",
+        help="where throughput.json and .png go (default: benchmarks/results; with --quick a new "
+        "temporary directory: a quick run never replaces the committed results)",
+    )
     parser.add_argument(
         "--from-json", help="print the table and draw the chart of an earlier run's JSON file"
     )
@@ -581,6 +589,7 @@ def main():
         return
 
     quick = args.quick
+    output_dir = _output_dir(parser, args.output_dir, quick)
     backends = (
         args.backends.split(",")
         if args.backends
@@ -630,14 +639,14 @@ def main():
         results += run_worker("keras", options, backend)
     print(markdown_table(results))
 
-    os.makedirs(args.output_dir, exist_ok=True)
+    os.makedirs(output_dir, exist_ok=True)
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
-    with open(os.path.join(args.output_dir, "throughput.json"), "w", encoding="utf-8") as file:
+    with open(os.path.join(output_dir, "throughput.json"), "w", encoding="utf-8") as file:
         json.dump(
             {
                 "command": " ".join(["python", *sys.argv]),
@@ -649,12 +658,23 @@ def main():
             file,
             indent=2,
         )
-    bar_chart(results, os.path.join(args.output_dir, "throughput.png"))
+    bar_chart(results, os.path.join(output_dir, "throughput.png"))
     print(
-        f"\n{time.perf_counter() - began:.0f} s; wrote {args.output_dir}/throughput.json and "
+        f"\n{time.perf_counter() - began:.0f} s; wrote {output_dir}/throughput.json and "
         f"throughput.png",
         file=sys.stderr,
     )
+
+
+def _output_dir(parser, output_dir, quick):
+    """The run's output directory: a quick run's figures never replace the committed ones."""
+    if not quick:
+        return output_dir or COMMITTED_RESULTS
+    if output_dir is None:
+        return tempfile.mkdtemp(prefix="keras-qa-throughput-")
+    if os.path.realpath(output_dir) == os.path.realpath(COMMITTED_RESULTS):
+        parser.error(f"--quick does not write over the committed results in {COMMITTED_RESULTS}")
+    return output_dir
 
 
 if __name__ == "__main__":

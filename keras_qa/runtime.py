@@ -2,8 +2,9 @@
 
 The rest of keras-qa is written against `keras.ops` and NumPy; what differs between JAX, TensorFlow and
 PyTorch, or between a CPU and a GPU, is decided here: whether an accelerator is present, which dtype
-policy `--mixed-precision auto` means, how `fit` is fed on each backend, the library versions a run
-records, and a rough CPU time estimate. The measurements behind the precision choices are in the
+policy `--mixed-precision auto` means, how training is spread over devices and processes
+(`--distribute`), how `fit` is fed on each backend, the library versions a run records, and a rough
+CPU time estimate. The measurements behind the precision choices are in the
 README's Performance section.
 """
 

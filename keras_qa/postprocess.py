@@ -23,6 +23,8 @@ from keras_qa.features import CLS_INDEX
 # "not here"); "window_softmax", log-probabilities over each window's context tokens and [CLS] (the
 # question-answering pipeline's score).
 WINDOW_SCORES = ("raw", "null_relative", "window_softmax")
+# Windows whose span candidates are paired at once (bounds the decoder's memory on large eval sets).
+WINDOW_CHUNK = 8192
 
 
 def decode_spans(
@@ -64,9 +66,17 @@ def decode_spans(
     if n_best < 1 or max_answer_length < 1 or top_k < 1:
         raise ValueError("n_best, max_answer_length and top_k must be at least 1.")
 
-    candidates = _window_candidates(
-        start_logits, end_logits, offsets, n_best, max_answer_length, top_k
-    )
+    # Windows are paired in chunks: the (windows, n_best, n_best) pair arrays of a large eval set at
+    # once would take gigabytes.
+    parts = []
+    for begin in range(0, max(windows, 1), WINDOW_CHUNK):
+        rows = slice(begin, begin + WINDOW_CHUNK)
+        part = _window_candidates(
+            start_logits[rows], end_logits[rows], offsets[rows], n_best, max_answer_length, top_k
+        )
+        part["window"] += begin
+        parts.append(part)
+    candidates = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     result = _best_per_example(candidates, example_index, num_examples, top_k)
     null_score = np.full(num_examples, np.inf, dtype=np.float32)
     np.minimum.at(null_score, example_index, start_logits[:, CLS_INDEX] + end_logits[:, CLS_INDEX])
@@ -230,12 +240,14 @@ def nbest_predictions(
     )
     example_index = np.asarray(features["example_index"])
     raw_null = start_logits[:, CLS_INDEX] + end_logits[:, CLS_INDEX]
+    # Each example's window whose [CLS] logits sum lowest (the first such, as argmin picks).
+    by_null = np.lexsort((raw_null, example_index))
+    lowest_null = by_null[np.searchsorted(example_index[by_null], np.arange(len(examples)))]
     listed = {}
     for i, example in enumerate(examples):
         entries = _span_entries(example["context"], spans, i, start_logits, end_logits)
         if include_null:
-            rows = np.flatnonzero(example_index == i)
-            window = rows[np.argmin(raw_null[rows])]
+            window = lowest_null[i]
             null = (float(spans["null_score"][i]), "", start_logits[window, CLS_INDEX],
                     end_logits[window, CLS_INDEX])
             entries = sorted(entries + [null], key=lambda entry: -entry[0])

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import keras_qa
+from keras_qa.postprocess import nbest_predictions
 from tests.conftest import make_example
 
 
@@ -52,6 +53,38 @@ def test_random_logits_decode_like_hugging_face_utils_qa(dev_sample):
         assert ours == utils_qa_reference(
             examples, features, start_logits, end_logits, n_best, max_answer_length
         )
+
+
+def test_windows_paired_in_chunks_decode_as_all_at_once(dev_sample, monkeypatch):
+    from keras_qa import postprocess
+
+    examples, features = dev_sample
+    rng = np.random.default_rng(1)
+    shape = features["token_ids"].shape
+    logits = [rng.normal(size=shape).astype(np.float32) for _ in range(2)]
+    whole = postprocess.decode_spans(features, *logits, len(examples), top_k=3)
+    # Chunks of 7 windows cut through examples whose windows span two chunks.
+    assert len(features["example_index"]) > 7
+    monkeypatch.setattr(postprocess, "WINDOW_CHUNK", 7)
+    chunked = postprocess.decode_spans(features, *logits, len(examples), top_k=3)
+    assert whole.keys() == chunked.keys()
+    for name in whole:
+        np.testing.assert_array_equal(chunked[name], whole[name])
+
+
+def test_no_answer_entry_takes_the_cls_logits_of_the_window_where_they_sum_lowest(dev_sample):
+    examples, features = dev_sample
+    rng = np.random.default_rng(2)
+    shape = features["token_ids"].shape
+    start, end = (rng.normal(size=shape).astype(np.float32) for _ in range(2))
+    listed = nbest_predictions(examples, features, start, end, include_null=True)
+    example_index = np.asarray(features["example_index"])
+    assert np.bincount(example_index).max() > 1  # examples of several windows
+    for i, example in enumerate(examples):
+        rows = np.flatnonzero(example_index == i)
+        lowest = rows[np.argmin(start[rows, 0] + end[rows, 0])]
+        null = next(entry for entry in listed[example["id"]] if entry["text"] == "")
+        assert (null["start_logit"], null["end_logit"]) == (start[lowest, 0], end[lowest, 0])
 
 
 def test_label_logits_decode_to_the_ground_truth(dev_sample):
@@ -215,7 +248,6 @@ def test_window_scores_let_the_window_that_does_not_say_not_here_win():
 
 
 def test_nbest_predictions_by_hand():
-    from keras_qa.postprocess import nbest_predictions
     from keras_qa.tokenizer import QATokenizer
 
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "the", "cat", "ran", "to", "paris", "."]

@@ -34,6 +34,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MAX_LENGTH, DOC_STRIDE, BATCH_SIZE, BUCKET_WIDTH = 384, 128, 16, 32
 RESULT_PREFIX = "RESULT "
+MEMORY_LABELS = {
+    "featurise": "training process, features made",
+    "train": "training job (features, model, steps)",
+    "decode": "decode process (eval features, logits)",
+}
 
 
 def scaled_examples(scale):
@@ -101,7 +106,7 @@ def featurise_and_train(scale, bucket_lengths):
     }
     epoch_lengths = [length for _, length in plan]
     epoch_seconds = float(np.sum(np.interp(epoch_lengths, picks, [seconds_at_length[p] for p in picks])))
-    report(stage="train", scale=scale, windows=windows, batches=len(plan),
+    report(stage="train", scale=scale, questions=len(examples), windows=windows, batches=len(plan),
            epoch_seconds=epoch_seconds, windows_per_second=windows / epoch_seconds,
            seconds_at_length={str(k): v for k, v in seconds_at_length.items()},
            peak_rss_gib=peak_rss_gib())
@@ -187,30 +192,34 @@ def markdown_table(results):
 
 
 def chart(results, path):
+    """Seconds per 1,000 questions (flat: linear growth) and peak RSS, against the data's size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (seconds_axis, memory_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure, (cost_axis, memory_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    questions = {r["scale"]: r["questions"] for r in results if "questions" in r}
     series = (
-        ("featurise", "seconds", "featurise (s)"),
-        ("train", "epoch_seconds", "training epoch, projected (s / 100)"),
-        ("decode", "seconds", "decode (s)"),
+        ("featurise", "seconds", "featurise (train windows)"),
+        ("train", "epoch_seconds", "training epoch (projected)"),
+        ("decode", "seconds", "decode (random logits)"),
     )
     for stage, key, label in series:
-        points = sorted((r["scale"], r[key]) for r in results if r["stage"] == stage)
+        points = sorted((r["scale"], r[key], r["peak_rss_gib"]) for r in results if r["stage"] == stage)
         if not points:
             continue
-        scales, values = zip(*points)
-        values = [v / 100 for v in values] if stage == "train" else values
-        seconds_axis.plot(scales, values, marker="o", label=label)
-        peaks = [r["peak_rss_gib"] for r in sorted(results, key=lambda r: r["scale"])
-                 if r["stage"] == stage]
-        memory_axis.plot(scales, peaks, marker="o", label=f"{stage} process")
-    for axis, title in ((seconds_axis, "time"), (memory_axis, "peak RSS (GiB)")):
+        scales = [scale for scale, _, _ in points]
+        cost_axis.plot(
+            scales, [1000 * value / questions[scale] for scale, value, _ in points], marker="o",
+            label=label,
+        )
+        memory_axis.plot(scales, [peak for _, _, peak in points], marker="o", label=MEMORY_LABELS[stage])
+    cost_axis.set_yscale("log")
+    cost_axis.set_title("seconds per 1,000 questions (flat = linear growth)")
+    memory_axis.set_title("peak RSS of the process (GiB)")
+    for axis in (cost_axis, memory_axis):
         axis.set_xlabel("x the bundled train split (8,582 questions)")
-        axis.set_title(title)
         axis.legend(fontsize=8)
         axis.grid(alpha=0.3)
     figure.suptitle("keras-qa: cost as the data grows (JAX, MiniLM quickstart settings, 2 CPU cores)")

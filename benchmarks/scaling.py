@@ -29,6 +29,7 @@ import tempfile
 import time
 
 import numpy as np
+from throughput import epoch_projection, step_timer  # this script's folder is on the path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -56,6 +57,18 @@ def scaled_examples(scale):
     return scaled
 
 
+def timed_features(scale, prepare):
+    """`(examples, features, seconds)`: the scaled examples made into windows by `prepare` with the
+    quickstart's tokenizer and window settings."""
+    import keras_qa
+
+    examples = scaled_examples(scale)
+    tokenizer = keras_qa.load_tokenizer("minilm")
+    began = time.perf_counter()
+    features = prepare(examples, tokenizer, MAX_LENGTH, DOC_STRIDE)
+    return examples, features, time.perf_counter() - began
+
+
 def peak_rss_gib():
     """This process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -73,11 +86,7 @@ def featurise_and_train(scale, bucket_lengths):
     from keras_qa.model import QuestionAnsweringModel
     from keras_qa.optimization import make_optimizer
 
-    examples = scaled_examples(scale)
-    tokenizer = keras_qa.load_tokenizer("minilm")
-    began = time.perf_counter()
-    features = keras_qa.prepare_train_features(examples, tokenizer, MAX_LENGTH, DOC_STRIDE)
-    seconds = time.perf_counter() - began
+    examples, features, seconds = timed_features(scale, keras_qa.prepare_train_features)
     windows = len(features["example_index"])
     feature_bytes = sum(array.nbytes for array in features.values())
     report(stage="featurise", scale=scale, questions=len(examples), windows=windows,
@@ -104,41 +113,18 @@ def featurise_and_train(scale, bucket_lengths):
         length: float(np.median([d for d, at in zip(timer.durations, at_length) if at == length][1:]))
         for length in picks
     }
-    epoch_lengths = [length for _, length in plan]
-    epoch_seconds = float(np.sum(np.interp(epoch_lengths, picks, [seconds_at_length[p] for p in picks])))
+    epoch_seconds = epoch_projection([length for _, length in plan], seconds_at_length)
     report(stage="train", scale=scale, questions=len(examples), windows=windows, batches=len(plan),
            epoch_seconds=epoch_seconds, windows_per_second=windows / epoch_seconds,
            seconds_at_length={str(k): v for k, v in seconds_at_length.items()},
            peak_rss_gib=peak_rss_gib())
 
 
-def step_timer(keras):
-    """A Keras callback timing every training step, waiting for its loss (JAX dispatches ahead)."""
-
-    class StepTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.durations = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.began = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            float(keras.ops.convert_to_numpy((logs or {})["loss"]))
-            self.durations.append(time.perf_counter() - self.began)
-
-    return StepTimer()
-
-
 def decode(scale):
     import keras_qa
     from keras_qa.postprocess import decode_answers
 
-    examples = scaled_examples(scale)
-    tokenizer = keras_qa.load_tokenizer("minilm")
-    began = time.perf_counter()
-    features = keras_qa.prepare_eval_features(examples, tokenizer, MAX_LENGTH, DOC_STRIDE)
-    featurise_seconds = time.perf_counter() - began
+    examples, features, featurise_seconds = timed_features(scale, keras_qa.prepare_eval_features)
     windows = len(features["example_index"])
     rng = np.random.default_rng(0)
     start_logits = rng.standard_normal((windows, MAX_LENGTH), dtype=np.float32)

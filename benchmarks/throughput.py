@@ -128,6 +128,25 @@ def epoch_projection(lengths_of_batches, seconds_at_length):
     return float(np.sum(times))
 
 
+def step_timer(keras):
+    """A Keras callback keeping the wall time of every training step in `durations`, waiting for
+    the step's loss (JAX dispatches ahead)."""
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.durations = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.began = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            float(keras.ops.convert_to_numpy((logs or {})["loss"]))
+            self.durations.append(time.perf_counter() - self.began)
+
+    return StepTimer()
+
+
 # ---------------------------------------------------------------------------------------------------
 # keras-qa worker (one process per backend).
 
@@ -146,20 +165,6 @@ def keras_worker(options):
     train, evaluation = load_features(options["eval_windows"])
     batch_size, warmup, steps = options["batch_size"], options["warmup"], options["steps"]
     precisions = options["precisions"] or [resolve_precision("auto")]
-
-    class StepTimer(keras.callbacks.Callback):
-        """Wall time of every training step, waiting for its result (JAX dispatches ahead)."""
-
-        def __init__(self):
-            super().__init__()
-            self.durations = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self.began = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            float(keras.ops.convert_to_numpy((logs or {})["loss"]))
-            self.durations.append(time.perf_counter() - self.began)
 
     def build(model_name, policy):
         keras.mixed_precision.set_dtype_policy(policy)
@@ -180,7 +185,7 @@ def keras_worker(options):
         """`fit` over `(rows, length)` batches in the given order; the step durations."""
         batches = BucketedBatches(train, batch_size, targets=True, input_names=model.input_names)
         batches.batches = list(schedule)
-        timer = StepTimer()
+        timer = step_timer(keras)
         model.fit(batches.as_fit_input(), epochs=1, shuffle=False, verbose=0, callbacks=[timer])
         return timer.durations, batches.fetch_seconds
 
@@ -608,7 +613,8 @@ def bar_chart(results, path):
                     bars.append(reference)
             bars.sort(key=lambda r: (r["implementation"] != "huggingface", -r["seq_per_s"]))
             labels = [
-                implementation_name(r).replace("HF torch, ", "HF ").replace(" --", "\n--")
+                ("HF run_qa\nfloat32 384" if r.get("setup", RUN_QA_DEFAULT) == RUN_QA_DEFAULT
+                 else "HF bf16\nby length")
                 if r["implementation"] == "huggingface"
                 else f"{r['backend']}\n{r['precision'].replace('mixed_', '')}"
                 for r in bars

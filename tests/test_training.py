@@ -432,30 +432,34 @@ def test_four_devices_train_as_one_with_the_same_global_batch(one_and_four_devic
     assert_same_training(four, one)
 
 
-def free_port():
+def start_job_of_two(tiny_preset, tiny_data, outputs, logs=None, **options):
+    """Two `DATA_PARALLEL_RUN` processes of 2 virtual devices each forming one JAX job, with a
+    coordinator on a free loopback port."""
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port = probe.getsockname()[1]
+    job = {
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{port}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+    }
+    return [
+        start_data_parallel_run(
+            tiny_preset, tiny_data, output, devices=2,
+            job=job | {"KERAS_DISTRIBUTION_PROCESS_ID": str(index)},
+            log=(logs or outputs)[index], **options,
+        )
+        for index, output in enumerate(outputs)
+    ]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="a JAX distribution")
 def test_two_processes_on_loopback_train_as_four_devices_and_only_the_first_writes(
     tiny_preset, tiny_data, tmp_path, one_and_four_devices
 ):
-    job = {
-        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{free_port()}",
-        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
-    }
     outputs = [tmp_path / f"process-{index}" for index in range(2)]
-    processes = [
-        start_data_parallel_run(
-            tiny_preset, tiny_data, output, "auto", 2,
-            job | {"KERAS_DISTRIBUTION_PROCESS_ID": str(index)},
-        )
-        for index, output in enumerate(outputs)
-    ]
+    processes = start_job_of_two(tiny_preset, tiny_data, outputs, distribute="auto")
     first, second = finish_data_parallel_runs(processes, outputs)
     for run in (first, second):
         assert run["distribution"] == {"kind": "data", "processes": 2, "devices": 4,
@@ -476,19 +480,11 @@ def test_two_processes_on_loopback_train_as_four_devices_and_only_the_first_writ
 def test_a_job_of_two_processes_resumes_from_their_shared_checkpoint(
     tiny_preset, tiny_data, tmp_path, one_and_four_devices
 ):
-    job = {
-        "KERAS_DISTRIBUTION_JOB_ADDRESSES": f"127.0.0.1:{free_port()}",
-        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
-    }
     shared = tmp_path / "shared"  # both processes read the checkpoint that the first writes
     logs = [tmp_path / f"process-{index}" for index in range(2)]
-    processes = [
-        start_data_parallel_run(
-            tiny_preset, tiny_data, shared, "data", 2,
-            job | {"KERAS_DISTRIBUTION_PROCESS_ID": str(index)}, crash_at=5, log=log,
-        )
-        for index, log in enumerate(logs)
-    ]
+    processes = start_job_of_two(
+        tiny_preset, tiny_data, [shared, shared], logs, distribute="data", crash_at=5
+    )
     resumed, _ = finish_data_parallel_runs(processes, [shared, shared], logs)
     assert resumed["resumed"]
     assert_same_training(resumed, one_and_four_devices[4])

@@ -572,7 +572,7 @@ for name in ("whole", "broken"):
 """
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="data parallelism is built for JAX")
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="a JAX distribution")
 def test_a_data_parallel_run_resumes_after_a_crash_mid_epoch(tiny_preset, tiny_data, tmp_path):
     environment = {
         **os.environ,

@@ -29,7 +29,12 @@ import tempfile
 import time
 
 import numpy as np
-from throughput import epoch_projection, step_timer  # this script's folder is on the path
+from throughput import (  # this script's folder is on the path
+    bucket_schedule,
+    epoch_projection,
+    seconds_per_length,
+    step_timer,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -98,21 +103,12 @@ def featurise_and_train(scale, bucket_lengths):
                               input_names=model.input_names, pad_to=BATCH_SIZE)
     model.compile(optimizer=make_optimizer(2e-4, len(batches), 0.1, 0.01))
     plan = batches.batches
-    full = sorted({length for rows, length in plan if len(rows) == BATCH_SIZE})
-    picks = sorted({full[int(round(p))] for p in np.linspace(0, len(full) - 1, bucket_lengths)})
-    schedule, at_length = [], []
-    for length in picks:
-        same = [rows for rows, at in plan if at == length and len(rows) == BATCH_SIZE]
-        for index in range(3):  # a warm-up (compiling the length) and two timed steps
-            schedule.append((same[index % len(same)], length))
-            at_length.append(length)
+    # At each length timed, a warm-up step (compiling the length) and two timed steps.
+    schedule, at_length, _ = bucket_schedule(plan, BATCH_SIZE, bucket_lengths, repeats=2)
     timer = step_timer(keras)
     batches.batches = schedule
     model.fit(batches.as_fit_input(), epochs=1, shuffle=False, verbose=0, callbacks=[timer])
-    seconds_at_length = {
-        length: float(np.median([d for d, at in zip(timer.durations, at_length) if at == length][1:]))
-        for length in picks
-    }
+    seconds_at_length, _ = seconds_per_length(timer.durations, at_length)
     epoch_seconds = epoch_projection([length for _, length in plan], seconds_at_length)
     report(stage="train", scale=scale, questions=len(examples), windows=windows, batches=len(plan),
            epoch_seconds=epoch_seconds, windows_per_second=windows / epoch_seconds,

@@ -121,6 +121,38 @@ def step_statistics(durations, warmup):
     return median, max(0.0, durations[0] - median)
 
 
+def bucket_schedule(plan, batch_size, count, repeats):
+    """Steps that time a bucket plan's lengths: at each length with a full batch (a bucket's
+    leftovers move up, so all but the longest), or at `count` of them spread evenly (0: all), a
+    warm-up step and `repeats` timed steps of the plan's own batches.
+
+    Returns `(schedule of (rows, length), each step's length, the lengths timed)`.
+    """
+    lengths = sorted({length for rows, length in plan if len(rows) == batch_size})
+    if count and len(lengths) > count:
+        lengths = [lengths[int(round(p))] for p in np.linspace(0, len(lengths) - 1, count)]
+    schedule, at_length = [], []
+    for length in lengths:
+        same = [rows for rows, at in plan if at == length and len(rows) == batch_size]
+        for index in range(1 + repeats):
+            schedule.append((same[index % len(same)], length))
+            at_length.append(length)
+    return schedule, at_length, lengths
+
+
+def seconds_per_length(durations, at_length):
+    """`({length: median step seconds after its first}, the first steps' extra seconds summed)`
+    from the durations of a `bucket_schedule`."""
+    seconds_at_length, compile_s = {}, 0.0
+    for length in dict.fromkeys(at_length):
+        median, first_extra = step_statistics(
+            [d for d, at in zip(durations, at_length) if at == length], 1
+        )
+        seconds_at_length[length] = median
+        compile_s += first_extra
+    return seconds_at_length, compile_s
+
+
 def epoch_projection(lengths_of_batches, seconds_at_length):
     """Seconds for a whole epoch from per-length step times (linear in between measured lengths)."""
     measured = sorted(seconds_at_length)
@@ -231,25 +263,11 @@ def keras_worker(options):
                 model = build(model_name, policy)
                 plan = bucket_plan(train_lengths, batch_size, 32, np.random.default_rng(0))
                 plan = [(r, min(length, MAX_LENGTH)) for r, length in plan]
-                # Lengths with a full batch (a bucket's leftovers move up, so all but the longest).
-                plan_lengths = sorted({length for r, length in plan if len(r) == batch_size})
-                if options["bucket_lengths"] and len(plan_lengths) > options["bucket_lengths"]:
-                    picks = np.linspace(0, len(plan_lengths) - 1, options["bucket_lengths"])
-                    plan_lengths = [plan_lengths[int(round(p))] for p in picks]
-                repeats = max(1, options["bucket_steps"])
-                schedule, at_length = [], []
-                for length in plan_lengths:
-                    same = [r for r, at in plan if at == length and len(r) == batch_size]
-                    for index in range(1 + repeats):
-                        schedule.append((same[index % len(same)], length))
-                        at_length.append(length)
+                schedule, at_length, plan_lengths = bucket_schedule(
+                    plan, batch_size, options["bucket_lengths"], max(1, options["bucket_steps"])
+                )
                 durations, fetch = fit_schedule(model, schedule)
-                seconds_at_length, compile_s = {}, 0.0
-                for length in plan_lengths:
-                    mine = [d for d, at in zip(durations, at_length) if at == length]
-                    median, first_extra = step_statistics(mine, 1)
-                    seconds_at_length[length] = median
-                    compile_s += first_extra
+                seconds_at_length, compile_s = seconds_per_length(durations, at_length)
                 epoch_seconds = epoch_projection([length for _, length in plan], seconds_at_length)
                 windows = sum(len(r) for r, _ in plan)
                 report(
@@ -535,15 +553,20 @@ def reference_for(results, model, scenario, strongest=False):
         and result.get("model") == model
         and "seq_per_s" in result
         and (result["scenario"] != "inference") == training
-        and (strongest or result.get("setup", RUN_QA_DEFAULT) == RUN_QA_DEFAULT)
+        and (strongest or is_run_qa_default(result))
     ]
     return max(candidates, key=lambda result: result["seq_per_s"], default=None)
+
+
+def is_run_qa_default(result):
+    """Whether a Hugging Face result is run_qa.py's default setup (results of older runs name none)."""
+    return result.get("setup", RUN_QA_DEFAULT) == RUN_QA_DEFAULT
 
 
 def implementation_name(result):
     if result["implementation"] != "huggingface":
         return f"keras-qa {result['backend']}"
-    if result.get("setup", RUN_QA_DEFAULT) == RUN_QA_DEFAULT:
+    if is_run_qa_default(result):
         return "HF torch, run_qa.py default"
     return "HF torch, --bf16 --group_by_length"
 
@@ -613,8 +636,7 @@ def bar_chart(results, path):
                     bars.append(reference)
             bars.sort(key=lambda r: (r["implementation"] != "huggingface", -r["seq_per_s"]))
             labels = [
-                ("HF run_qa\nfloat32 384" if r.get("setup", RUN_QA_DEFAULT) == RUN_QA_DEFAULT
-                 else "HF bf16\nby length")
+                ("HF run_qa\nfloat32 384" if is_run_qa_default(r) else "HF bf16\nby length")
                 if r["implementation"] == "huggingface"
                 else f"{r['backend']}\n{r['precision'].replace('mixed_', '')}"
                 for r in bars

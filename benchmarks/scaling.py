@@ -90,7 +90,9 @@ def featurise_and_train(scale, bucket_lengths):
     from keras_qa.batching import BucketedBatches
     from keras_qa.model import QuestionAnsweringModel
     from keras_qa.optimization import make_optimizer
+    from keras_qa.runtime import keep_freed_memory
 
+    keep_freed_memory()  # as keras_qa.train does
     examples, features, seconds = timed_features(scale, keras_qa.prepare_train_features)
     windows = len(features["example_index"])
     feature_bytes = sum(array.nbytes for array in features.values())

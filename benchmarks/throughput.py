@@ -190,8 +190,9 @@ def keras_worker(options):
     from keras_qa.batching import BucketedBatches, bucket_plan, predict_logits
     from keras_qa.model import QuestionAnsweringModel
     from keras_qa.optimization import make_optimizer
-    from keras_qa.runtime import has_accelerator, resolve_precision
+    from keras_qa.runtime import has_accelerator, keep_freed_memory, resolve_precision
 
+    keep_freed_memory()  # as keras_qa.train does
     backend = options["backend"]
     jit_compile = {"tensorflow": False, "tensorflow-xla": True}.get(backend, "auto")
     train, evaluation = load_features(options["eval_windows"])

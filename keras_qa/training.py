@@ -56,6 +56,7 @@ from keras_qa.runtime import (
     distribution_scope,
     estimated_cpu_hours,
     has_accelerator,
+    keep_freed_memory,
     plan_distribution,
     process_share,
     resolve_precision,
@@ -312,6 +313,7 @@ def fine_tune(settings, verbose=1, callbacks=()):
 def _fine_tune(settings, verbose, callbacks):
     started = time.perf_counter()
     check_settings(settings)
+    keep_freed_memory()
     # First: in a job of several processes it joins the job before any JAX computation.
     distribution = plan_distribution(settings.distribute, settings.batch_size)
     writer = writes_files()

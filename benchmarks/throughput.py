@@ -190,7 +190,12 @@ def keras_worker(options):
     from keras_qa.batching import BucketedBatches, bucket_plan, predict_logits
     from keras_qa.model import QuestionAnsweringModel
     from keras_qa.optimization import make_optimizer
-    from keras_qa.runtime import has_accelerator, keep_freed_memory, resolve_precision
+    from keras_qa.runtime import (
+        fast_bfloat16_products,
+        has_accelerator,
+        keep_freed_memory,
+        resolve_precision,
+    )
 
     keep_freed_memory()  # as keras_qa.train does
     backend = options["backend"]
@@ -229,6 +234,79 @@ def keras_worker(options):
 
     rng = np.random.default_rng(0)
     train_lengths = train["padding_mask"].sum(axis=1)
+
+    def measure(model_name, policy, common):
+        if "train_fixed" in options["scenarios"]:
+            model = build(model_name, policy)
+            count = warmup + steps
+            rows = rng.permutation(len(train_lengths))[: count * batch_size]
+            schedule = [
+                (rows[i * batch_size : (i + 1) * batch_size], MAX_LENGTH) for i in range(count)
+            ]
+            durations, fetch = fit_schedule(model, schedule)
+            median, compile_s = step_statistics(durations, warmup)
+            real_tokens = float(np.mean(train_lengths[rows]))
+            report(
+                **common,
+                scenario="train_fixed",
+                seq_per_s=batch_size / median,
+                tokens_per_s=batch_size * real_tokens / median,
+                step_ms=1000 * median,
+                compile_s=compile_s,
+                data_wait=fetch / sum(durations),
+                steps=len(durations),
+            )
+            del model
+        if "train_bucketed" in options["scenarios"]:
+            model = build(model_name, policy)
+            plan = bucket_plan(train_lengths, batch_size, 32, np.random.default_rng(0))
+            plan = [(r, min(length, MAX_LENGTH)) for r, length in plan]
+            schedule, at_length, plan_lengths = bucket_schedule(
+                plan, batch_size, options["bucket_lengths"], max(1, options["bucket_steps"])
+            )
+            durations, fetch = fit_schedule(model, schedule)
+            seconds_at_length, compile_s = seconds_per_length(durations, at_length)
+            epoch_seconds = epoch_projection([length for _, length in plan], seconds_at_length)
+            windows = sum(len(r) for r, _ in plan)
+            report(
+                **common,
+                scenario="train_bucketed",
+                seq_per_s=windows / epoch_seconds,
+                tokens_per_s=float(train_lengths.sum()) / epoch_seconds,
+                step_ms=1000 * epoch_seconds / len(plan),
+                compile_s=compile_s,
+                data_wait=fetch / sum(durations),
+                shapes=len(plan_lengths),
+                steps=len(durations),
+                epoch_windows=windows,
+                epoch_seconds=epoch_seconds,
+            )
+        else:
+            model = build(model_name, policy)
+        if "inference" in options["scenarios"]:
+            batch = options["eval_batch_size"]
+            began = time.perf_counter()
+            predict_logits(model, evaluation, batch, 32)  # traces / compiles every shape
+            first = time.perf_counter() - began
+            seconds = []
+            for _ in range(options["inference_repeats"]):
+                began = time.perf_counter()
+                predict_logits(model, evaluation, batch, 32)
+                seconds.append(time.perf_counter() - began)
+            median = statistics.median(seconds)
+            windows = len(evaluation["token_ids"])
+            report(
+                **common,
+                scenario="inference",
+                seq_per_s=windows / median,
+                tokens_per_s=float(evaluation["padding_mask"].sum()) / median,
+                compile_s=max(0.0, first - median),
+                steps=options["inference_repeats"],
+                windows=windows,
+                batch_size=batch,
+            )
+        del model
+
     for model_name in options["models"]:
         for policy in precisions:
             try:
@@ -239,76 +317,9 @@ def keras_worker(options):
                 report(model=model_name, precision=policy, skipped=str(error))
                 continue
             common = {"model": model_name, "precision": policy}
-            if "train_fixed" in options["scenarios"]:
-                model = build(model_name, policy)
-                count = warmup + steps
-                rows = rng.permutation(len(train_lengths))[: count * batch_size]
-                schedule = [
-                    (rows[i * batch_size : (i + 1) * batch_size], MAX_LENGTH) for i in range(count)
-                ]
-                durations, fetch = fit_schedule(model, schedule)
-                median, compile_s = step_statistics(durations, warmup)
-                real_tokens = float(np.mean(train_lengths[rows]))
-                report(
-                    **common,
-                    scenario="train_fixed",
-                    seq_per_s=batch_size / median,
-                    tokens_per_s=batch_size * real_tokens / median,
-                    step_ms=1000 * median,
-                    compile_s=compile_s,
-                    data_wait=fetch / sum(durations),
-                    steps=len(durations),
-                )
-                del model
-            if "train_bucketed" in options["scenarios"]:
-                model = build(model_name, policy)
-                plan = bucket_plan(train_lengths, batch_size, 32, np.random.default_rng(0))
-                plan = [(r, min(length, MAX_LENGTH)) for r, length in plan]
-                schedule, at_length, plan_lengths = bucket_schedule(
-                    plan, batch_size, options["bucket_lengths"], max(1, options["bucket_steps"])
-                )
-                durations, fetch = fit_schedule(model, schedule)
-                seconds_at_length, compile_s = seconds_per_length(durations, at_length)
-                epoch_seconds = epoch_projection([length for _, length in plan], seconds_at_length)
-                windows = sum(len(r) for r, _ in plan)
-                report(
-                    **common,
-                    scenario="train_bucketed",
-                    seq_per_s=windows / epoch_seconds,
-                    tokens_per_s=float(train_lengths.sum()) / epoch_seconds,
-                    step_ms=1000 * epoch_seconds / len(plan),
-                    compile_s=compile_s,
-                    data_wait=fetch / sum(durations),
-                    shapes=len(plan_lengths),
-                    steps=len(durations),
-                    epoch_windows=windows,
-                    epoch_seconds=epoch_seconds,
-                )
-            else:
-                model = build(model_name, policy)
-            if "inference" in options["scenarios"]:
-                batch = options["eval_batch_size"]
-                began = time.perf_counter()
-                predict_logits(model, evaluation, batch, 32)  # traces / compiles every shape
-                first = time.perf_counter() - began
-                seconds = []
-                for _ in range(options["inference_repeats"]):
-                    began = time.perf_counter()
-                    predict_logits(model, evaluation, batch, 32)
-                    seconds.append(time.perf_counter() - began)
-                median = statistics.median(seconds)
-                windows = len(evaluation["token_ids"])
-                report(
-                    **common,
-                    scenario="inference",
-                    seq_per_s=windows / median,
-                    tokens_per_s=float(evaluation["padding_mask"].sum()) / median,
-                    compile_s=max(0.0, first - median),
-                    steps=options["inference_repeats"],
-                    windows=windows,
-                    batch_size=batch,
-                )
-            del model
+            # As keras_qa.train runs it: JAX's bfloat16 products on XLA:CPU's fast path.
+            with fast_bfloat16_products(policy, {"kind": "none"}):
+                measure(model_name, policy, common)
             keras.backend.clear_session()
 
 

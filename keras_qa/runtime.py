@@ -433,9 +433,11 @@ def _fast_products(matmul, einsum, dot_product_attention):
     bfloat16, float32 = jnp.bfloat16, jnp.float32
 
     def both_bfloat16(*operands):
-        return all(getattr(operand, "dtype", None) == bfloat16 for operand in operands)
+        return all(operand.dtype == bfloat16 for operand in operands)
 
     def fast_matmul(x1, x2):
+        # A layer passes its kernel as a Keras variable: its value is the autocast bfloat16 one.
+        x1, x2 = keras.ops.convert_to_tensor(x1), keras.ops.convert_to_tensor(x2)
         if not (both_bfloat16(x1, x2) and x2.ndim == 2 and x1.ndim >= 1):
             return matmul(x1, x2)
         return _row_major_dot_general(x1, x2, (((x1.ndim - 1,), (0,)), ((), ()))).astype(bfloat16)
@@ -449,11 +451,13 @@ def _fast_products(matmul, einsum, dot_product_attention):
         )
 
     def fast_einsum(subscripts, *operands, **kwargs):
+        operands = [keras.ops.convert_to_tensor(operand) for operand in operands]
         if len(operands) != 2 or kwargs or not both_bfloat16(*operands):
             return einsum(subscripts, *operands, **kwargs)
         return row_major_einsum(subscripts, *operands).astype(bfloat16)
 
     def fast_attention(query, key, value, bias=None, mask=None, scale=None, is_causal=False, **rest):
+        query, key, value = (keras.ops.convert_to_tensor(x) for x in (query, key, value))
         plain = bias is not None or is_causal or any(option is not None for option in rest.values())
         if plain or not both_bfloat16(query, key, value):
             return dot_product_attention(query, key, value, bias, mask, scale, is_causal, **rest)

@@ -3,12 +3,14 @@ import platform
 import resource
 
 import keras
+import numpy as np
 import pytest
 
 from keras_qa.errors import SettingsError
 from keras_qa.runtime import (
     answering_dtype,
     cpu_has_bfloat16,
+    fast_bfloat16_products,
     has_accelerator,
     plan_distribution,
     resolve_precision,
@@ -21,8 +23,7 @@ def test_precision_choices():
     if keras.backend.backend() != "jax":  # JAX on the CPU refuses float16 (tests/test_model.py)
         assert resolve_precision("float16") == "mixed_float16"
     assert resolve_precision("bfloat16") == "mixed_bfloat16"
-    bfloat16 = keras.backend.backend() in ("tensorflow", "torch") and cpu_has_bfloat16()
-    expected = "mixed_bfloat16" if bfloat16 else "float32"
+    expected = "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
     assert resolve_precision("auto") == expected  # these tests run on CPUs
     with pytest.raises(ValueError, match="mixed_precision must be one of"):
         resolve_precision("int8")
@@ -69,13 +70,13 @@ def test_a_distribution_plan_on_this_machine():
 
 def test_data_parallelism_over_four_virtual_devices_and_its_errors():
     found = run_python(PLAN.format("data", 16), devices=4)
-    assert "'kind': 'data'" in found.stdout and "'per_device_batch': 4" in found.stdout, found.stderr
+    assert "'kind': 'data'" in found.stdout and "'per_device_batch': 4" in found.stdout, (
+        found.stderr
+    )
     uneven = run_python(PLAN.format("data", 6), devices=4)
     assert "--batch-size 6 does not divide over 4 devices" in uneven.stderr
     assert "use 4 or 8" in uneven.stderr
-    hosts = run_python(
-        PLAN.format("data", 8), env={"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
-    )
+    hosts = run_python(PLAN.format("data", 8), env={"KERAS_DISTRIBUTION_NUM_PROCESSES": "2"})
     assert "joining the JAX job of KERAS_DISTRIBUTION_NUM_PROCESSES failed" in hosts.stderr
     assert "KERAS_DISTRIBUTION_JOB_ADDRESSES (host:port of process 0" in hosts.stderr
     alone = run_python(PLAN.format("none", 8), env={"KERAS_DISTRIBUTION_PROCESS_ID": "1"})
@@ -141,3 +142,137 @@ def test_jax_training_keeps_freed_memory_for_its_next_step():
     # TensorFlow and torch keep their own pools: nothing is changed there.
     found = run_python(REFILL_FAULTS.format(apply=True), backend="tensorflow")
     assert json.loads(found.stdout)[0] is False, found.stderr
+
+
+ONE_DEVICE = {"kind": "none", "processes": 1, "devices": 1, "per_device_batch": 8}
+needs_jax_with_bfloat16 = pytest.mark.skipif(
+    keras.backend.backend() != "jax" or not cpu_has_bfloat16(),
+    reason="the fast products are XLA:CPU's, on a CPU with bfloat16 instructions",
+)
+
+
+def test_fast_products_only_where_they_apply():
+    expected = keras.backend.backend() == "jax" and cpu_has_bfloat16()
+    with fast_bfloat16_products("mixed_bfloat16", ONE_DEVICE) as fast:
+        assert fast == expected
+    with fast_bfloat16_products("float32", ONE_DEVICE) as fast:
+        assert not fast
+    with fast_bfloat16_products("mixed_bfloat16", {**ONE_DEVICE, "kind": "data"}) as fast:
+        assert not fast
+
+
+def bfloat16_operands(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [keras.ops.cast(rng.standard_normal(shape), "bfloat16") for shape in shapes]
+
+
+def value_and_gradients(function, operands):
+    """`function(*operands)` in float32 and the gradients of a fixed random weighting of it."""
+    import jax
+
+    weights = np.random.default_rng(1).standard_normal(function(*operands).shape)
+
+    def weighted(*operands):
+        return (keras.ops.cast(function(*operands), "float32") * weights).sum()
+
+    gradients = jax.jit(jax.grad(weighted, argnums=tuple(range(len(operands)))))(*operands)
+    return np.asarray(function(*operands), "float32"), [np.asarray(g, "float32") for g in gradients]
+
+
+PRODUCTS = {
+    "Dense": (lambda x, w: keras.ops.matmul(x, w), [(2, 5, 8), (8, 6)]),
+    "EinsumDense query": (
+        lambda x, w: keras.ops.einsum("abc,cde->abde", x, w),
+        [(2, 5, 8), (8, 3, 4)],
+    ),
+    "EinsumDense output": (
+        lambda x, w: keras.ops.einsum("abcd,cde->abe", x, w),
+        [(2, 5, 3, 4), (3, 4, 8)],
+    ),
+    "attention": (
+        lambda q, k, v: keras.ops.dot_product_attention(
+            q, k, v, mask=np.arange(7)[None, None, None, :] < 5
+        ),
+        [(2, 5, 3, 4), (2, 7, 3, 4), (2, 7, 3, 4)],
+    ),
+}
+
+
+@needs_jax_with_bfloat16
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_fast_products_compute_what_keras_computes_and_their_gradients(name):
+    import jax
+
+    function, shapes = PRODUCTS[name]
+    operands = bfloat16_operands(*shapes)
+    plain_value, plain_gradients = value_and_gradients(function, operands)
+
+    def traced():  # a new function each time: JAX reuses the trace of one it has seen
+        return str(jax.make_jaxpr(lambda *operands: function(*operands))(*operands))
+
+    assert "custom_vjp" not in traced()
+    with fast_bfloat16_products("mixed_bfloat16", ONE_DEVICE):
+        assert "custom_vjp" in traced()  # it is routed
+        value, gradients = value_and_gradients(function, operands)
+    assert value.dtype == plain_value.dtype
+    # The same float32 sums rounded to bfloat16 (8 bits of mantissa): they differ by a rounding.
+    scale = np.abs(plain_value).max()
+    np.testing.assert_allclose(value, plain_value, atol=2**-7 * scale)
+    for gradient, plain in zip(gradients, plain_gradients):
+        np.testing.assert_allclose(gradient, plain, atol=2**-6 * np.abs(plain).max())
+    assert "custom_vjp" not in traced()  # restored on leaving
+
+
+@needs_jax_with_bfloat16
+def test_the_layers_of_a_mixed_bfloat16_encoder_take_the_fast_products():
+    import jax
+
+    inputs = np.random.default_rng(0).standard_normal((2, 5, 12)).astype("float32")
+    attention = keras.layers.MultiHeadAttention(num_heads=3, key_dim=4, dtype="mixed_bfloat16")
+    layers = {
+        # (layer, how many products its call computes)
+        "Dense": (keras.layers.Dense(6, dtype="mixed_bfloat16"), lambda x: (x,), 1),
+        "EinsumDense": (
+            keras.layers.EinsumDense("abc,cde->abde", (5, 3, 4), dtype="mixed_bfloat16"),
+            lambda x: (x,),
+            1,
+        ),
+        # query, key, value and output projections, scores, weighted values
+        "MultiHeadAttention": (attention, lambda x: (x, x), 6),
+    }
+    for name, (layer, arguments, products) in layers.items():
+        call = lambda x, layer=layer, arguments=arguments: layer(*arguments(x))  # noqa: E731
+        call(inputs)  # builds the layer outside: its variables are created once
+        with fast_bfloat16_products("mixed_bfloat16", ONE_DEVICE):
+            routed = str(jax.make_jaxpr(call)(inputs)).count("custom_vjp_call")
+        assert routed == products, name
+
+
+@needs_jax_with_bfloat16
+def test_a_mixed_bfloat16_model_trains_the_same_with_the_fast_products(tiny_preset):
+    from keras_qa.backbones import load_backbone
+    from keras_qa.model import QuestionAnsweringModel, model_inputs, model_targets
+    from tests.test_model import tiny_features
+
+    _, features = tiny_features(tiny_preset, 16)
+    losses = {}
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        for fast in (False, True):
+            keras.utils.set_random_seed(0)
+            with fast_bfloat16_products("mixed_bfloat16" if fast else "float32", ONE_DEVICE):
+                model = QuestionAnsweringModel(load_backbone(tiny_preset))
+                model.compile(optimizer=keras.optimizers.Adam(1e-3))
+                history = model.fit(
+                    model_inputs(features),
+                    model_targets(features),
+                    batch_size=8,
+                    epochs=4,
+                    shuffle=False,
+                    verbose=0,
+                )
+            losses[fast] = np.array(history.history["loss"])
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert losses[True][-1] < losses[True][0]
+    np.testing.assert_allclose(losses[True], losses[False], rtol=0.02)

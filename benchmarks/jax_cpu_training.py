@@ -1,0 +1,344 @@
+"""Where a JAX training step spends its time on a CPU, and what keras-qa changes about it.
+
+Two parts (about 2 and 6 minutes on 2 cores; the machine is shared, so compare within one run):
+
+- `products`: GFLOP/s of the matrix products of a MiniLM / DistilBERT training step, as XLA:CPU runs
+  them in float32, in bfloat16 as a plain mixed_bfloat16 step asks (bfloat16 result; gradients
+  reading transposed operands), and as `keras_qa.runtime.fast_bfloat16_products` computes them
+  (operands copied into row-major order, float32 result). It shows which products are slow.
+- `steps`: one MiniLM training step (batch 16, lengths 160 and 384; the quickstart's model and
+  optimizer) in a fresh process for each setting: float32 with glibc's default malloc, float32 with
+  `keep_freed_memory`, mixed_bfloat16 plain, mixed_bfloat16 with the fast products. Seconds per
+  step, and the page faults and system time of a step.
+
+    KERAS_BACKEND=jax python benchmarks/jax_cpu_training.py --output-dir benchmarks/results/jax_cpu
+"""
+
+import argparse
+import functools
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+RESULT_PREFIX = "RESULT "
+STEP_SETTINGS = {
+    "float32, glibc's malloc": {"policy": "float32", "keep_freed_memory": False, "fast": False},
+    "float32, keep_freed_memory": {"policy": "float32", "keep_freed_memory": True, "fast": False},
+    "mixed_bfloat16, plain": {"policy": "mixed_bfloat16", "keep_freed_memory": True, "fast": False},
+    "mixed_bfloat16, fast products": {
+        "policy": "mixed_bfloat16",
+        "keep_freed_memory": True,
+        "fast": True,
+    },
+}
+
+
+def gflops(function, operands, flops, repeats=6):
+    import jax
+
+    function = jax.jit(function)
+    jax.block_until_ready(function(*operands))
+    started = time.perf_counter()
+    for _ in range(repeats):
+        jax.block_until_ready(function(*operands))
+    return flops / ((time.perf_counter() - started) / repeats) / 1e9
+
+
+def product_cases():
+    """(name, shapes, flops, einsum): the products of one encoder layer's training step."""
+    tokens, hidden, inner = 16 * 384, 768, 3072
+    heads = [(16, 12, 384, 32, "MiniLM"), (8, 12, 384, 64, "DistilBERT")]
+    cases = [
+        ("dense forward x @ w", "mk,kn->mn", [(tokens, hidden), (hidden, inner)]),
+        ("dense weight gradient x.T @ g", "mk,mn->kn", [(tokens, hidden), (tokens, inner)]),
+        ("dense input gradient g @ w.T", "mn,kn->mk", [(tokens, inner), (hidden, inner)]),
+    ]
+    for batch, count, length, size, model in heads:
+        q = (batch, length, count, size)
+        cases.append((f"attention scores, head size {size} ({model})", "btnh,bsnh->bnts", [q, q]))
+        weights = (batch, count, length, length)
+        cases.append(
+            (f"attention output, head size {size} ({model})", "bnts,bsnh->btnh", [weights, q])
+        )
+    return cases
+
+
+def einsum_flops(subscripts, shapes):
+    sizes = {}
+    for letters, shape in zip(subscripts.split("->")[0].split(","), shapes):
+        sizes.update(zip(letters, shape))
+    total = 2
+    for size in sizes.values():
+        total *= size
+    return total
+
+
+def measure_products():
+    import jax.numpy as jnp
+    import keras
+    import numpy as np
+
+    from keras_qa.runtime import fast_bfloat16_products
+
+    rows = []
+    plan = {"kind": "none"}
+    for name, subscripts, shapes in product_cases():
+        flops = einsum_flops(subscripts, shapes)
+        rng = np.random.default_rng(0)
+        arrays = [rng.standard_normal(shape).astype("float32") for shape in shapes]
+        bfloat16 = [jnp.asarray(array, jnp.bfloat16) for array in arrays]
+        row = {"product": name, "gflop": flops / 1e9}
+        plain = functools.partial(jnp.einsum, subscripts)
+        row["float32"] = gflops(plain, arrays, flops)
+        row["bfloat16_plain"] = gflops(plain, bfloat16, flops)
+        with fast_bfloat16_products("mixed_bfloat16", plan) as fast:
+            assert fast, "the fast products need JAX on a CPU with bfloat16 instructions"
+            row["bfloat16_fast"] = gflops(
+                functools.partial(keras.ops.einsum, subscripts), bfloat16, flops
+            )
+        rows.append(row)
+        print(RESULT_PREFIX + json.dumps(row), flush=True)
+    return rows
+
+
+def hlo_instructions(dump_dir):
+    """Every instruction of the optimised training-step module: name -> (opcode, line), and each
+    computation's body, from XLA's text dump."""
+    import glob
+    import re
+
+    path = sorted(glob.glob(os.path.join(dump_dir, "*train_step*cpu_after_optimizations.txt")))[-1]
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    bodies = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"^(?:ENTRY )?%?([\w.\-]+) [^\n]*\{\n(.*?)^\}", text, re.M | re.S)
+    }
+    instructions = {}
+    for body in bodies.values():
+        for line in body.splitlines():
+            match = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = \S+ ([\w\-]+)\(", line)
+            if match:
+                instructions[match.group(1)] = (match.group(2), line)
+    return instructions, bodies
+
+
+def operation_kind(name, instructions, bodies):
+    """What a profiled XLA operation computes, in the categories of the README's profile."""
+    import re
+
+    opcode, line = instructions[name]
+    body = line
+    if opcode == "fusion":
+        called = re.search(r"calls=%?([\w.\-]+)", line)
+        body = bodies.get(called.group(1), "") if called else ""
+    if re.search(r" dot\(", body):
+        batched = re.search(r"lhs_batch_dims=\{\d", body)
+        return "attention products (batched)" if batched else "dense products"
+    if re.search(r" reduce(-window)?\(", body):
+        return "reductions (bias and layer-norm gradients, softmax sums)"
+    if re.search(r" (transpose|copy)\(", body) and not re.search(
+        r" (exponential|tanh|erf)\(", body
+    ):
+        return "copies and transposes"
+    return "other element-wise (GELU, softmax, layer norm, optimizer)"
+
+
+def profile_step(model, inputs, targets, dump_dir):
+    """Milliseconds per step of each kind of XLA operation, summed over XLA's threads (the sum
+    exceeds the step's wall time where operations run side by side), and the slowest ones."""
+    import collections
+    import glob
+    import gzip
+    import tempfile
+
+    import jax
+
+    trace_dir = tempfile.mkdtemp(prefix="jax-trace-")
+    with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+        for _ in range(2):
+            model.train_on_batch(inputs, targets)
+    trace_path = glob.glob(os.path.join(trace_dir, "**", "*.trace.json.gz"), recursive=True)[0]
+    with gzip.open(trace_path) as file:
+        events = json.load(file)
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    instructions, bodies = hlo_instructions(dump_dir)
+    kinds, operations = collections.Counter(), collections.Counter()
+    for event in events:
+        if event.get("ph") == "X" and event["name"] in instructions:
+            milliseconds = event["dur"] / 1000 / 2
+            kinds[operation_kind(event["name"], instructions, bodies)] += milliseconds
+            operations[event["name"]] += milliseconds
+    slowest = [
+        {"operation": name, "ms": ms, "hlo": instructions[name][1].strip()[:160]}
+        for name, ms in operations.most_common(8)
+    ]
+    return {"ms_by_kind": dict(kinds.most_common()), "slowest": slowest}
+
+
+def step_worker(setting, lengths, steps):
+    """One training step of the quickstart's MiniLM model, timed in this (fresh) process."""
+    from keras_qa.runtime import keep_freed_memory
+
+    if setting["keep_freed_memory"]:
+        keep_freed_memory()
+    import keras
+    import numpy as np
+
+    from keras_qa.backbones import load_backbone
+    from keras_qa.model import QuestionAnsweringModel
+    from keras_qa.optimization import make_optimizer
+    from keras_qa.runtime import fast_bfloat16_products
+
+    keras.mixed_precision.set_dtype_policy(setting["policy"])
+    keras.utils.set_random_seed(0)
+    policy = setting["policy"] if setting["fast"] else "float32"
+    with fast_bfloat16_products(policy, {"kind": "none"}) as fast:
+        assert fast == setting["fast"]
+        model = QuestionAnsweringModel(load_backbone("minilm", dropout=0.0))
+        model.compile(optimizer=make_optimizer(2e-4, 1000, 0.1, 0.01))
+        rng = np.random.default_rng(0)
+        for length in lengths:
+            inputs = {
+                "token_ids": rng.integers(1000, 20000, (16, length)).astype("int32"),
+                "segment_ids": np.zeros((16, length), "int32"),
+                "padding_mask": np.ones((16, length), "int32"),
+            }
+            targets = tuple(rng.integers(0, length, 16).astype("int32") for _ in range(2))
+            for _ in range(2):  # compile, then one step to settle the allocator
+                model.train_on_batch(inputs, targets)
+            before = resource.getrusage(resource.RUSAGE_SELF)
+            started = time.perf_counter()
+            for _ in range(steps):
+                model.train_on_batch(inputs, targets)
+            seconds = (time.perf_counter() - started) / steps
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            row = {
+                "length": length,
+                "seconds_per_step": seconds,
+                "sequences_per_second": 16 / seconds,
+                "page_faults_per_step": (after.ru_minflt - before.ru_minflt) / steps,
+                "system_seconds_per_step": (after.ru_stime - before.ru_stime) / steps,
+            }
+            if setting.get("dump_dir"):
+                row["profile"] = profile_step(model, inputs, targets, setting["dump_dir"])
+            print(RESULT_PREFIX + json.dumps(row), flush=True)
+
+
+def measure_steps(lengths, steps, profile=False):
+    import tempfile
+
+    rows = []
+    for name, setting in STEP_SETTINGS.items():
+        environment = dict(os.environ)
+        if profile:  # XLA writes the optimised programs, to name what the profile times
+            setting = {**setting, "dump_dir": tempfile.mkdtemp(prefix="xla-dump-")}
+            flags = f"--xla_dump_to={setting['dump_dir']} --xla_dump_hlo_as_text"
+            environment["XLA_FLAGS"] = (environment.get("XLA_FLAGS", "") + " " + flags).strip()
+        options = json.dumps({"setting": setting, "lengths": lengths, "steps": steps})
+        found = subprocess.run(
+            [sys.executable, __file__, "--worker", options],
+            capture_output=True,
+            text=True,
+            env=environment,
+        )
+        results = [
+            json.loads(line[len(RESULT_PREFIX) :])
+            for line in found.stdout.splitlines()
+            if line.startswith(RESULT_PREFIX)
+        ]
+        if found.returncode or not results:
+            raise RuntimeError(f"{name}: the worker failed\n{found.stderr[-3000:]}")
+        for result in results:
+            rows.append({"setting": name, **result})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def profile_table(rows):
+    kinds = sorted({kind for row in rows for kind in row["profile"]["ms_by_kind"]})
+    lines = [
+        "| setting | length | " + " | ".join(kinds) + " |",
+        "| --- | ---: |" + " ---: |" * len(kinds),
+    ]
+    for row in rows:
+        found = row["profile"]["ms_by_kind"]
+        cells = " | ".join(f"{found.get(kind, 0):,.0f}" for kind in kinds)
+        lines.append(f"| {row['setting']} | {row['length']} | {cells} |")
+    return "\n".join(lines)
+
+
+def product_table(rows):
+    lines = [
+        "| product | float32 | bfloat16, plain | bfloat16, fast products |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['product']} | {row['float32']:.0f} | {row['bfloat16_plain']:.0f} | "
+            f"{row['bfloat16_fast']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def step_table(rows):
+    lines = [
+        "| setting | length | s / step | sequences / s | page faults / step | system s / step |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['setting']} | {row['length']} | {row['seconds_per_step']:.2f} | "
+            f"{row['sequences_per_second']:.1f} | {row['page_faults_per_step']:,.0f} | "
+            f"{row['system_seconds_per_step']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("products", "steps", "both"), default="both")
+    parser.add_argument("--lengths", default="160,384", help="window lengths of the timed steps")
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per length")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile each setting's step (jax.profiler and XLA's dump): milliseconds per "
+        "kind of operation",
+    )
+    parser.add_argument("--output-dir", help="where products.json / steps.json go (optional)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        options = json.loads(args.worker)
+        step_worker(options["setting"], options["lengths"], options["steps"])
+        return
+    import jax
+
+    if jax.default_backend() != "cpu":
+        parser.error("this benchmark is about XLA:CPU; run it on a machine without an accelerator")
+    tables = {}
+    if args.part in ("products", "both"):
+        tables["products"] = measure_products()
+        print("\nGFLOP/s\n" + product_table(tables["products"]))
+    if args.part in ("steps", "both"):
+        lengths = [int(length) for length in args.lengths.split(",")]
+        tables["steps"] = measure_steps(lengths, args.steps, args.profile)
+        print("\n" + step_table(tables["steps"]))
+        if args.profile:
+            print("\nms per step by kind of operation\n" + profile_table(tables["steps"]))
+    if args.output_dir:
+        os.makedirs(args.output_dir, exist_ok=True)
+        for name, rows in tables.items():
+            with open(os.path.join(args.output_dir, f"{name}.json"), "w") as file:
+                json.dump({"jax": jax.__version__, "rows": rows}, file, indent=1)
+
+
+if __name__ == "__main__":
+    main()

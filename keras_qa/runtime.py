@@ -2,7 +2,8 @@
 
 The rest of keras-qa is written against `keras.ops` and NumPy; what differs between JAX, TensorFlow and
 PyTorch, or between a CPU and a GPU, is decided here: whether an accelerator is present, which dtype
-policy `--mixed-precision auto` means, how training is spread over devices and processes
+policy `--mixed-precision auto` means, how JAX runs on a CPU (its bfloat16 products on XLA:CPU's fast
+path, malloc keeping freed memory), how training is spread over devices and processes
 (`--distribute`), how `fit` is fed on each backend, the library versions a run records, and a rough
 CPU time estimate. The measurements behind the precision choices are in the
 README's Performance section.

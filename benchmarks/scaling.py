@@ -5,7 +5,8 @@
 The data is the bundled "train" split (8,582 questions over 38 articles), its articles repeated with new
 question ids and titles: 40x is 343,280 questions, about four times SQuAD v1.1's train set. Each scale runs
 in a fresh process (so that its peak memory is its own), with the quickstart's tokenizer and settings
-(all-MiniLM-L6-v2, 384 / 128 windows, batch 16, length buckets of 32 tokens, float32):
+(all-MiniLM-L6-v2, 384 / 128 windows, batch 16, length buckets of 32 tokens, the precision
+`--mixed-precision auto` picks, with JAX's fast bfloat16 products and allocator setting where they apply):
 - `featurise`: `prepare_train_features` over every question: seconds and the process's peak RSS;
 - `train`: the training job as `keras_qa.train` holds it: every window's features in memory, the model
   compiled, `fit` on the scale's own shuffled, length-bucketed epoch plan. Step times are measured at
@@ -87,10 +88,7 @@ def featurise_and_train(scale, bucket_lengths):
     import keras
 
     import keras_qa
-    from keras_qa.batching import BucketedBatches
-    from keras_qa.model import QuestionAnsweringModel
-    from keras_qa.optimization import make_optimizer
-    from keras_qa.runtime import keep_freed_memory
+    from keras_qa.runtime import fast_bfloat16_products, keep_freed_memory, resolve_precision
 
     keep_freed_memory()  # as keras_qa.train does
     examples, features, seconds = timed_features(scale, keras_qa.prepare_train_features)
@@ -100,6 +98,25 @@ def featurise_and_train(scale, bucket_lengths):
            seconds=seconds, peak_rss_gib=peak_rss_gib(), feature_gib=feature_bytes / 2**30)
 
     keras.utils.set_random_seed(0)
+    policy = resolve_precision("auto")  # the quickstart's precision, as keras_qa.train picks it
+    keras.mixed_precision.set_dtype_policy(policy)
+    with fast_bfloat16_products(policy, {"kind": "none"}):
+        epoch_seconds, seconds_at_length, plan = _projected_epoch(features, bucket_lengths)
+    report(stage="train", scale=scale, questions=len(examples), windows=windows, batches=len(plan),
+           precision=policy, epoch_seconds=epoch_seconds, windows_per_second=windows / epoch_seconds,
+           seconds_at_length={str(k): v for k, v in seconds_at_length.items()},
+           peak_rss_gib=peak_rss_gib())
+
+
+def _projected_epoch(features, bucket_lengths):
+    """The quickstart model's epoch over `features`, projected from timed steps at a few lengths."""
+    import keras
+
+    import keras_qa
+    from keras_qa.batching import BucketedBatches
+    from keras_qa.model import QuestionAnsweringModel
+    from keras_qa.optimization import make_optimizer
+
     model = QuestionAnsweringModel(keras_qa.load_backbone("minilm", dropout=0.0))
     batches = BucketedBatches(features, BATCH_SIZE, BUCKET_WIDTH, shuffle=True, targets=True,
                               input_names=model.input_names, pad_to=BATCH_SIZE)
@@ -112,10 +129,7 @@ def featurise_and_train(scale, bucket_lengths):
     model.fit(batches.as_fit_input(), epochs=1, shuffle=False, verbose=0, callbacks=[timer])
     seconds_at_length, _ = seconds_per_length(timer.durations, at_length)
     epoch_seconds = epoch_projection([length for _, length in plan], seconds_at_length)
-    report(stage="train", scale=scale, questions=len(examples), windows=windows, batches=len(plan),
-           epoch_seconds=epoch_seconds, windows_per_second=windows / epoch_seconds,
-           seconds_at_length={str(k): v for k, v in seconds_at_length.items()},
-           peak_rss_gib=peak_rss_gib())
+    return epoch_seconds, seconds_at_length, plan
 
 
 def decode(scale):

@@ -17,6 +17,7 @@ Two parts (about 2 and 6 minutes on 2 cores; the machine is shared, so compare w
 import argparse
 import functools
 import json
+import math
 import os
 import resource
 import subprocess
@@ -26,7 +27,8 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-RESULT_PREFIX = "RESULT "
+from throughput import RESULT_PREFIX, worker_results  # noqa: E402 (this script's folder is on the path)
+
 STEP_SETTINGS = {
     "float32, glibc's malloc": {"policy": "float32", "keep_freed_memory": False, "fast": False},
     "float32, keep_freed_memory": {"policy": "float32", "keep_freed_memory": True, "fast": False},
@@ -51,7 +53,7 @@ def gflops(function, operands, flops, repeats=6):
 
 
 def product_cases():
-    """(name, shapes, flops, einsum): the products of one encoder layer's training step."""
+    """(name, einsum subscripts, operand shapes): the products of an encoder layer's training step."""
     tokens, hidden, inner = 16 * 384, 768, 3072
     heads = [(16, 12, 384, 32, "MiniLM"), (8, 12, 384, 64, "DistilBERT")]
     cases = [
@@ -73,10 +75,7 @@ def einsum_flops(subscripts, shapes):
     sizes = {}
     for letters, shape in zip(subscripts.split("->")[0].split(","), shapes):
         sizes.update(zip(letters, shape))
-    total = 2
-    for size in sizes.values():
-        total *= size
-    return total
+    return 2 * math.prod(sizes.values())
 
 
 def measure_products():
@@ -113,6 +112,7 @@ def hlo_instructions(dump_dir):
     import glob
     import re
 
+    # The newest train step XLA wrote is the one just compiled, for the length being profiled.
     path = sorted(glob.glob(os.path.join(dump_dir, "*train_step*cpu_after_optimizations.txt")))[-1]
     with open(path, encoding="utf-8") as file:
         text = file.read()
@@ -184,9 +184,9 @@ def profile_step(model, inputs, targets, dump_dir):
 
 def step_worker(setting, lengths, steps):
     """One training step of the quickstart's MiniLM model, timed in this (fresh) process."""
-    from keras_qa.runtime import keep_freed_memory
+    from keras_qa.runtime import fast_bfloat16_products, keep_freed_memory
 
-    if setting["keep_freed_memory"]:
+    if setting["keep_freed_memory"]:  # before JAX starts its threads
         keep_freed_memory()
     import keras
     import numpy as np
@@ -194,7 +194,6 @@ def step_worker(setting, lengths, steps):
     from keras_qa.backbones import load_backbone
     from keras_qa.model import QuestionAnsweringModel
     from keras_qa.optimization import make_optimizer
-    from keras_qa.runtime import fast_bfloat16_products
 
     keras.mixed_precision.set_dtype_policy(setting["policy"])
     keras.utils.set_random_seed(0)
@@ -248,11 +247,7 @@ def measure_steps(lengths, steps, profile=False):
             text=True,
             env=environment,
         )
-        results = [
-            json.loads(line[len(RESULT_PREFIX) :])
-            for line in found.stdout.splitlines()
-            if line.startswith(RESULT_PREFIX)
-        ]
+        results = worker_results(found.stdout)
         if found.returncode or not results:
             raise RuntimeError(f"{name}: the worker failed\n{found.stderr[-3000:]}")
         for result in results:

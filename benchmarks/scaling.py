@@ -31,16 +31,17 @@ import time
 
 import numpy as np
 from throughput import (  # this script's folder is on the path
+    RESULT_PREFIX,
     bucket_schedule,
     epoch_projection,
     seconds_per_length,
     step_timer,
+    worker_results,
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MAX_LENGTH, DOC_STRIDE, BATCH_SIZE, BUCKET_WIDTH = 384, 128, 16, 32
-RESULT_PREFIX = "RESULT "
 MEMORY_LABELS = {
     "featurise": "training process, features made",
     "train": "training job (features, model, steps)",
@@ -157,8 +158,7 @@ def run_stage(stage, scale, bucket_lengths):
     process = subprocess.run(command, capture_output=True, text=True)
     if process.returncode != 0:
         raise SystemExit(f"{stage} at {scale}x failed:\n{process.stderr[-3000:]}")
-    results = [json.loads(line[len(RESULT_PREFIX):]) for line in process.stdout.splitlines()
-               if line.startswith(RESULT_PREFIX)]
+    results = worker_results(process.stdout)
     print(f"[{stage} {scale}x] {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     return results
 

@@ -519,6 +519,15 @@ def installed(module):
     return importlib.util.find_spec(module) is not None
 
 
+def worker_results(stdout):
+    """The result records a worker printed (one `RESULT_PREFIX` JSON line each)."""
+    return [
+        json.loads(line[len(RESULT_PREFIX) :])
+        for line in stdout.splitlines()
+        if line.startswith(RESULT_PREFIX)
+    ]
+
+
 def run_worker(kind, options, backend=None):
     """Run one worker in a fresh process; its results, or a skip record saying why it failed."""
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -528,11 +537,7 @@ def run_worker(kind, options, backend=None):
     command = [sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(options)]
     began = time.perf_counter()
     process = subprocess.run(command, env=environment, capture_output=True, text=True)
-    results = [
-        json.loads(line[len(RESULT_PREFIX) :])
-        for line in process.stdout.splitlines()
-        if line.startswith(RESULT_PREFIX)
-    ]
+    results = worker_results(process.stdout)
     if process.returncode != 0:
         tail = "\n".join(process.stderr.strip().splitlines()[-15:])
         print(

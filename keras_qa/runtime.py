@@ -381,10 +381,10 @@ def fast_bfloat16_products(policy, plan):
     XLA:CPU multiplies bfloat16 matrices several times faster when both operands are in plain
     row-major order and the result is float32; a mixed_bfloat16 `Dense` asks for a bfloat16
     result, and autodiff's gradient products read transposed operands, so a JAX training step
-    never takes that path (`benchmarks/jax_cpu_products.py` shows it). Here Keras' JAX `matmul`,
-    two-operand `einsum` and `dot_product_attention` compute bfloat16 products, and their gradients,
-    as products of operands copied into that order, accumulated in float32 and rounded to
-    bfloat16 as before: the same arithmetic as a plain mixed_bfloat16 step, up to the order of the
+    never takes that path (`benchmarks/jax_cpu_training.py --part products` shows it). Here Keras'
+    JAX `matmul`, two-operand `einsum` and `dot_product_attention` compute bfloat16 products, and
+    their gradients, as products of operands copied into that order, accumulated in float32 and
+    rounded to bfloat16 as before: the same arithmetic as a plain mixed_bfloat16 step, up to the order of the
     sums. Functions traced inside keep the fast products; outside, Keras is unchanged.
 
     Args:

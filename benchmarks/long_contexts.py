@@ -1,16 +1,19 @@
 """EM / F1 of a trained model over short and long contexts, for each way windows compete.
 
     python benchmarks/long_contexts.py --model runs/quickstart [--splits eval,eval-long]
-        [--output long_contexts.json]
+        [--output long_contexts.json] [--logits DIR]
 
 For each bundled split, the model's logits are computed once (`predict_logits`) and decoded with each
 of `keras_qa.postprocess.WINDOW_SCORES`; the official SQuAD v1.1 EM and F1 of each are printed as a
 Markdown table and written to `--output`. `eval-long` puts each question's paragraph inside up to four
-neighbouring paragraphs of its article, so that most contexts span several windows.
+neighbouring paragraphs of its article, so that most contexts span several windows. With `--logits`,
+each split's logits are saved as `DIR/<split>.npz` and read back from there on a later run, so that
+decoders can be compared without the model's minutes.
 """
 
 import argparse
 import json
+import os
 import time
 
 import keras_qa.cli  # noqa: F401 - quiets TensorFlow's logs before Keras loads it
@@ -22,6 +25,7 @@ def main(argv=None):
     parser.add_argument("--splits", default="eval,eval-long", help="bundled splits, comma-separated")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per model call")
     parser.add_argument("--output", help="also write the scores here as JSON")
+    parser.add_argument("--logits", help="save each split's logits in this folder, or reuse them")
     args = parser.parse_args(argv)
 
     import keras_qa
@@ -34,9 +38,7 @@ def main(argv=None):
         features = keras_qa.prepare_eval_features(
             examples, tokenizer, config["max_length"], config["doc_stride"]
         )
-        began = time.perf_counter()
-        start, end = keras_qa.predict_logits(model, features, args.batch_size)
-        seconds = time.perf_counter() - began
+        start, end, seconds = split_logits(model, features, split, args)
         for method in WINDOW_SCORES:
             answers = keras_qa.decode_answers(examples, features, start, end, window_score=method)
             scores = keras_qa.squad_score(answers, examples)
@@ -57,6 +59,27 @@ def main(argv=None):
         with open(args.output, "w", encoding="utf-8") as file:
             json.dump({"model": args.model, "results": results}, file, indent=2)
     return results
+
+
+def split_logits(model, features, split, args):
+    """`(start, end, seconds)`: the model's logits over a split's windows, or the saved ones."""
+    import numpy as np
+
+    import keras_qa
+
+    saved = os.path.join(args.logits, f"{split}.npz") if args.logits else None
+    if saved and os.path.exists(saved):
+        arrays = np.load(saved)
+        if arrays["start"].shape[0] != len(features["example_index"]):
+            raise SystemExit(f"{saved} holds logits of other windows than {split}'s; delete it")
+        return arrays["start"], arrays["end"], float(arrays["seconds"])
+    began = time.perf_counter()
+    start, end = keras_qa.predict_logits(model, features, args.batch_size)
+    seconds = time.perf_counter() - began
+    if saved:
+        os.makedirs(args.logits, exist_ok=True)
+        np.savez_compressed(saved, start=start, end=end, seconds=seconds)
+    return start, end, seconds
 
 
 if __name__ == "__main__":

@@ -93,26 +93,65 @@ def prepare_eval_features(examples, tokenizer, max_length=384, doc_stride=128, a
     return features
 
 
-def not_here_windows(features, count, seed=0, examples=None):
-    """A sample of `count` windows labelled [CLS] ("the answer is not here"), as training features.
+def long_context_windows(features, count, seed=0, examples=None):
+    """A sample of about `count` windows of long contexts, as training features, in pairs: for each
+    sampled question, one window that holds its answer (labelled with the answer's span) and one that
+    does not (labelled [CLS], "the answer is not here").
+
+    Nearly every window of a long context is full-length, and nearly every paragraph's window is
+    short: a model shown only long "not here" windows learns that a full window says [CLS], which tells
+    none of a long context's windows apart. Pairs of one question over one long context differ only
+    in whether the window holds the answer, so that is what the model learns.
 
     Args:
-        features: features of `examples` (`prepare_eval_features`, or `prepare_train_features` when
-            `examples` is None).
-        count: how many to take (fewer when there are fewer).
+        features: features of long-context examples (`prepare_eval_features`, or
+            `prepare_train_features` when `examples` is None).
+        count: how many windows to take (`count // 2` pairs; fewer when fewer questions have both
+            kinds of window).
         seed: the sample's seed.
         examples: when given (with eval features, which keep offsets), windows whose text holds one
             of their question's answers anyway (a neighbouring paragraph naming the same thing) are
-            left out: they are not examples of "not here".
+            not taken as "not here".
+
+    Returns:
+        A features dict of the sampled windows, without the eval-only arrays; each pair's two windows
+        keep their question's `example_index`.
+
+    Example:
+    >>> from keras_qa import load_examples, load_tokenizer, prepare_train_features
+    >>> from keras_qa.data import with_neighbouring_contexts
+    >>> examples = with_neighbouring_contexts(load_examples("bundled", split="train")[:20])
+    >>> features = prepare_train_features(examples, load_tokenizer("minilm"), 128, 32)
+    >>> pairs = long_context_windows(features, 10)
+    >>> [int((pairs["start_positions"] > 0).sum()), int((pairs["start_positions"] == 0).sum())]
+    [5, 5]
     """
-    rows = np.flatnonzero(features["start_positions"] == CLS_INDEX)
+    labels = np.asarray(features["start_positions"])
+    example_index = np.asarray(features["example_index"])
+    holds_span = labels != CLS_INDEX
+    not_here = ~holds_span
     if examples is not None:
-        holds = [_holds_an_answer(features, row, examples) for row in rows]
-        rows = rows[~np.asarray(holds, dtype=bool)] if len(rows) else rows
-    count = min(int(count), len(rows))
-    rows = np.sort(np.random.default_rng(seed).choice(rows, count, replace=False))
+        for row in np.flatnonzero(not_here):
+            not_here[row] = not _holds_an_answer(features, row, examples)
+    rng = np.random.default_rng(seed)
+    # One window of each kind per question, drawn at random among that question's windows.
+    order = rng.permutation(len(labels))
+    answer_rows = _first_row_per_example(order[holds_span[order]], example_index)
+    not_here_rows = _first_row_per_example(order[not_here[order]], example_index)
+    questions = np.intersect1d(list(answer_rows), list(not_here_rows))
+    chosen = rng.choice(questions, min(int(count) // 2, len(questions)), replace=False)
+    rows = np.sort([answer_rows[q] for q in chosen] + [not_here_rows[q] for q in chosen])
+    rows = rows.astype(np.int64)
     names = [name for name in features if name not in EVAL_ONLY_FEATURES]
-    return {name: features[name][rows] for name in names}
+    return {name: np.asarray(features[name])[rows] for name in names}
+
+
+def _first_row_per_example(rows, example_index):
+    """`{example index: the first of `rows` that belongs to it}`."""
+    first = {}
+    for row in rows.tolist():
+        first.setdefault(int(example_index[row]), row)
+    return first
 
 
 def _holds_an_answer(features, row, examples):

@@ -42,7 +42,7 @@ from keras_qa.evaluation import EpochEvaluation, evaluate_answers, write_details
 from keras_qa.features import (
     concatenate_features,
     largest_doc_stride,
-    not_here_windows,
+    long_context_windows,
     prepare_eval_features,
     prepare_train_features,
 )
@@ -171,8 +171,9 @@ class TrainSettings:
     long_context_share: float = setting(
         0.0,
         "add this many windows per training window (0.3: 3 in 10 more) from long contexts (each "
-        "question's context among its neighbours, as the *-long splits) that hold neither the "
-        "answer nor its text: they teach windows to say 'not here'",
+        "question's context among its neighbours, as the *-long splits), in pairs of one "
+        "question: a window that holds its answer and one that holds neither the answer nor its "
+        "text (labelled [CLS]): they teach windows to say 'not here'",
     )
 
 
@@ -405,7 +406,7 @@ class _Data:
             self._add_long_context_windows()
 
     def _add_long_context_windows(self):
-        """Windows of long contexts that do not hold the answer, sampled to the asked share."""
+        """Pairs of long-context windows (one holding the answer, one not), to the asked share."""
         settings = self.settings
         long_examples = with_neighbouring_contexts(self.train_examples)
         # Eval features keep the offsets that tell which windows hold an answer's text anyway.
@@ -413,7 +414,7 @@ class _Data:
             long_examples, self.tokenizer, settings.max_length, settings.doc_stride
         )
         count = round(settings.long_context_share * len(self.train_features["example_index"]))
-        extra = not_here_windows(long_features, count, settings.seed, long_examples)
+        extra = long_context_windows(long_features, count, settings.seed, long_examples)
         self.long_context_windows = len(extra["example_index"])
         self.train_features = concatenate_features(self.train_features, extra)
 

@@ -80,6 +80,40 @@ def tiny_squad_examples(count, seed=0):
     return examples
 
 
+def tiny_article_examples(articles, seed=0):
+    """Synthetic articles of two paragraphs for long contexts: in one the cat runs somewhere (and the
+    dog sits), in the other the dog runs (and the cat sits). One question per paragraph ("where did
+    the cat run ?"), answered there and nowhere else in its article, so that the other paragraph's
+    windows truly do not hold the answer. Each paragraph is a `tiny_squad_examples` context with up
+    to 24 filler words first."""
+    import random
+
+    rng = random.Random(seed)
+    places = ["paris", "london", "the park", "a big red house", "the city"]
+
+    def filler(most):
+        return " ".join(rng.choice(["the", "big", "red", "blue", "mat"]) for _ in range(rng.randint(0, most)))
+
+    examples = []
+    for article in range(articles):
+        for runner in rng.sample(["cat", "dog"], 2):
+            sitter = "dog" if runner == "cat" else "cat"
+            run_to, sit_in = rng.sample(places, 2)
+            # Filler of any length first, so that no position in a window tells the answer.
+            context = f"{filler(24)} the {runner} ran to {run_to} . the {sitter} sat in {sit_in} ."
+            start = context.index(f"{runner} ran to {run_to}") + len(f"{runner} ran to ")
+            examples.append(
+                {
+                    "id": f"a{article}-{runner}",
+                    "title": f"article {article}",
+                    "context": context,
+                    "question": f"where did the {runner} run ?",
+                    "answers": {"text": [run_to], "answer_start": [start]},
+                }
+            )
+    return examples
+
+
 def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
     """`TrainSettings` of a few-second run of the tiny BERT on `tiny_data` ({"train", "eval"} paths)."""
     from keras_qa.training import TrainSettings

@@ -302,36 +302,60 @@ def test_a_context_too_long_to_featurise_is_refused_at_once(minilm_tokenizer):
         keras_qa.prepare_eval_features(examples, minilm_tokenizer)
 
 
-def test_not_here_windows_come_from_long_contexts_labelled_cls(minilm_tokenizer, bundled_examples):
+def test_long_context_windows_pair_an_answer_window_with_a_not_here_one(
+    minilm_tokenizer, bundled_examples
+):
     from keras_qa.data import with_neighbouring_contexts
-    from keras_qa.features import concatenate_features, not_here_windows
+    from keras_qa.features import concatenate_features, long_context_windows
 
     examples = bundled_examples[:40]
     short = keras_qa.prepare_train_features(examples, minilm_tokenizer, 128, 32)
     long = keras_qa.prepare_train_features(
         with_neighbouring_contexts(examples), minilm_tokenizer, 128, 32
     )
-    extra = not_here_windows(long, 30, seed=1)
-    assert len(extra["example_index"]) == 30
-    assert (extra["start_positions"] == 0).all() and (extra["end_positions"] == 0).all()
-    assert extra.keys() == long.keys()
-    again = not_here_windows(long, 30, seed=1)
+    extra = long_context_windows(long, 30, seed=1)
+    assert len(extra["example_index"]) == 30 and extra.keys() == long.keys()
+    # 15 questions, each with one window labelled with its span and one labelled [CLS].
+    for question in np.unique(extra["example_index"]):
+        rows = np.flatnonzero(extra["example_index"] == question)
+        starts = sorted(extra["start_positions"][rows].tolist())
+        assert len(rows) == 2 and starts[0] == 0 and starts[1] > 0
+        answer_row = rows[extra["start_positions"][rows] > 0][0]
+        assert extra["end_positions"][answer_row] >= extra["start_positions"][answer_row]
+    assert len(np.unique(extra["example_index"])) == 15
+    # Every window is one of the long features' own windows, labels and all.
+    for row in range(30):
+        same = np.flatnonzero(long["example_index"] == extra["example_index"][row])
+        assert any(
+            np.array_equal(long["token_ids"][r], extra["token_ids"][row])
+            and long["start_positions"][r] == extra["start_positions"][row]
+            for r in same
+        )
+    again = long_context_windows(long, 30, seed=1)
     assert all(np.array_equal(extra[name], again[name]) for name in extra)  # seeded
-    assert len(not_here_windows(long, 10**6)["example_index"]) == (long["start_positions"] == 0).sum()
+    other = long_context_windows(long, 30, seed=2)
+    assert not np.array_equal(extra["example_index"], other["example_index"])
+    # No more pairs than questions with both kinds of window.
+    both = {
+        int(q) for q in np.unique(long["example_index"])
+        if (long["start_positions"][long["example_index"] == q] == 0).any()
+        and (long["start_positions"][long["example_index"] == q] > 0).any()
+    }
+    assert len(long_context_windows(long, 10**6)["example_index"]) == 2 * len(both)
     # With the examples, windows that hold an answer's text anyway are not "not here".
     long_examples = with_neighbouring_contexts(examples)
     located = keras_qa.prepare_eval_features(long_examples, minilm_tokenizer, 128, 32)
-    clean = not_here_windows(located, 10**6, examples=long_examples)
+    clean = long_context_windows(located, 10**6, examples=long_examples)
     assert "offsets" not in clean and 0 < len(clean["example_index"]) < len(located["token_ids"])
-    for row in np.flatnonzero(located["start_positions"] == 0):
-        offsets = located["offsets"][row][located["offsets"][row][:, 0] >= 0]
-        example = long_examples[located["example_index"][row]]
-        text = example["context"][offsets[0, 0] : offsets[-1, 1]].lower()
-        kept = any(
-            index == located["example_index"][row] and np.array_equal(located["token_ids"][row], ids)
-            for index, ids in zip(clean["example_index"], clean["token_ids"])
+    for row in np.flatnonzero(clean["start_positions"] == 0):
+        window = next(
+            r for r in np.flatnonzero(located["example_index"] == clean["example_index"][row])
+            if np.array_equal(located["token_ids"][r], clean["token_ids"][row])
         )
-        assert kept != any(answer.lower() in text for answer in example["answers"]["text"])
+        offsets = located["offsets"][window][located["offsets"][window][:, 0] >= 0]
+        example = long_examples[located["example_index"][window]]
+        text = example["context"][offsets[0, 0] : offsets[-1, 1]].lower()
+        assert not any(answer.lower() in text for answer in example["answers"]["text"])
     joined = concatenate_features(short, extra)
     windows = len(short["example_index"])
     assert len(joined["token_ids"]) == windows + 30

@@ -20,6 +20,7 @@ from keras_qa.training import TrainSettings, check_settings, fine_tune, recipe_s
 from tests.conftest import (
     Crash,
     CrashAt,
+    make_example,
     tiny_article_examples,
     tiny_settings,
     tiny_squad_examples,
@@ -291,7 +292,8 @@ def test_trained_on_long_contexts_the_answer_comes_from_the_last_window_past_a_d
     from conftest import save_tiny_preset
     from keras_qa.pipeline import QuestionAnswerer
 
-    # A tiny model of its own, seeded, so that the test does not hang on the session's.
+    # A tiny model of its own, seeded: so small a model's first weights decide how well it learns
+    # "not here", and the session's depend on which tests ran before.
     keras.utils.set_random_seed(0)
     tiny_preset = save_tiny_preset(str(tmp_path / "preset"), "Bert", 128)
     path = tmp_path / "articles.jsonl"
@@ -309,7 +311,8 @@ def test_trained_on_long_contexts_the_answer_comes_from_the_last_window_past_a_d
         f"the dog sat in london . the cat sat in the park . {filler} . "
         "the cat ran to paris . the dog sat in the city ."
     )
-    windows = answerer._features(["where did the cat run ?"], [context], None)
+    question = make_example(context, "where did the cat run ?", "paris")
+    windows = keras_qa.prepare_eval_features([question], answerer.tokenizer, 64, 16)
     assert len(windows["example_index"]) >= 3
     first_text = _window_text(windows, 0, context)
     last_text = _window_text(windows, len(windows["example_index"]) - 1, context)

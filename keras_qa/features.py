@@ -140,18 +140,16 @@ def long_context_windows(features, count, seed=0, examples=None):
     not_here_rows = _first_row_per_example(order[not_here[order]], example_index)
     questions = np.intersect1d(list(answer_rows), list(not_here_rows))
     chosen = rng.choice(questions, min(int(count) // 2, len(questions)), replace=False)
-    rows = np.sort([answer_rows[q] for q in chosen] + [not_here_rows[q] for q in chosen])
-    rows = rows.astype(np.int64)
+    pairs = [answer_rows[q] for q in chosen] + [not_here_rows[q] for q in chosen]
+    rows = np.sort(np.asarray(pairs, dtype=np.int64))
     names = [name for name in features if name not in EVAL_ONLY_FEATURES]
     return {name: np.asarray(features[name])[rows] for name in names}
 
 
 def _first_row_per_example(rows, example_index):
     """`{example index: the first of `rows` that belongs to it}`."""
-    first = {}
-    for row in rows.tolist():
-        first.setdefault(int(example_index[row]), row)
-    return first
+    examples, first = np.unique(example_index[rows], return_index=True)
+    return dict(zip(examples.tolist(), rows[first].tolist()))
 
 
 def _holds_an_answer(features, row, examples):

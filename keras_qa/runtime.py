@@ -385,7 +385,10 @@ def fast_bfloat16_products(policy, plan):
     JAX `matmul`, two-operand `einsum` and `dot_product_attention` compute bfloat16 products, and
     their gradients, as products of operands copied into that order, accumulated in float32 and
     rounded to bfloat16 as before: the same arithmetic as a plain mixed_bfloat16 step, up to the order of the
-    sums. Functions traced inside keep the fast products; outside, Keras is unchanged.
+    sums. Keras' JAX `add` of two bfloat16 operands of different shapes (a layer's bias) sums the
+    broadcast operand's gradient in float32 and rounds it to bfloat16: autodiff sums it in bfloat16,
+    which XLA:CPU turns into a slow reduce-window. Functions traced inside keep the fast products;
+    outside, Keras is unchanged.
 
     Args:
         policy: the run's Keras dtype policy name; only "mixed_bfloat16" changes anything.
@@ -407,17 +410,32 @@ def fast_bfloat16_products(policy, plan):
         from keras.src.backend.jax import nn as jax_nn
         from keras.src.backend.jax import numpy as jax_numpy
 
-        originals = (jax_numpy.matmul, jax_numpy.einsum, jax_nn.dot_product_attention)
+        originals = (
+            jax_numpy.matmul,
+            jax_numpy.einsum,
+            jax_nn.dot_product_attention,
+            jax_numpy.add,
+        )
     except (ImportError, AttributeError) as error:
         warnings.warn(f"bfloat16 products on XLA's plain path: {error}", stacklevel=3)
         yield False
         return
-    products = _fast_products(*originals)
-    jax_numpy.matmul, jax_numpy.einsum, jax_nn.dot_product_attention = products
+    replacements = _fast_products(*originals)
+    (
+        jax_numpy.matmul,
+        jax_numpy.einsum,
+        jax_nn.dot_product_attention,
+        jax_numpy.add,
+    ) = replacements
     try:
         yield True
     finally:
-        jax_numpy.matmul, jax_numpy.einsum, jax_nn.dot_product_attention = originals
+        (
+            jax_numpy.matmul,
+            jax_numpy.einsum,
+            jax_nn.dot_product_attention,
+            jax_numpy.add,
+        ) = originals
 
 
 def _fast_products_apply(policy, plan):
@@ -430,9 +448,10 @@ def _fast_products_apply(policy, plan):
     )
 
 
-def _fast_products(matmul, einsum, dot_product_attention):
+def _fast_products(matmul, einsum, dot_product_attention, add):
     """Keras' JAX `matmul`, `einsum` and `dot_product_attention`, with bfloat16 operands routed
-    through `_row_major_dot_general`; any other call goes to the original."""
+    through `_row_major_dot_general`, and `add`, whose gradient for a broadcast bfloat16 operand
+    (a layer's bias) is summed in float32; any other call goes to the original."""
     import jax
     import jax.numpy as jnp
 
@@ -475,7 +494,49 @@ def _fast_products(matmul, einsum, dot_product_attention):
         weights = jax.nn.softmax(logits, axis=-1).astype(bfloat16)
         return row_major_einsum("BNTS,BSNH->BTNH", weights, value).astype(bfloat16)
 
-    return fast_matmul, fast_einsum, fast_attention
+    def fast_add(x1, x2):
+        x1, x2 = keras.ops.convert_to_tensor(x1), keras.ops.convert_to_tensor(x2)
+        if x1.shape == x2.shape or not both_bfloat16(x1, x2):
+            return add(x1, x2)
+        return _broadcast_add(x1.shape, x2.shape)(x1, x2)
+
+    return fast_matmul, fast_einsum, fast_attention, fast_add
+
+
+@functools.cache
+def _broadcast_add(left_shape, right_shape):
+    """`left + right` for bfloat16 operands of these shapes; the gradient of an operand that was
+    broadcast is summed in float32 and rounded to bfloat16. Autodiff would sum it in bfloat16,
+    which XLA:CPU rewrites into a reduce-window many times slower than a float32 sum."""
+    import jax
+    import jax.numpy as jnp
+
+    shape = jnp.broadcast_shapes(left_shape, right_shape)
+
+    def summed_to(gradient, operand_shape):
+        leading = len(shape) - len(operand_shape)
+        axes = tuple(range(leading)) + tuple(
+            leading + axis
+            for axis, size in enumerate(operand_shape)
+            if size == 1 and shape[leading + axis] != 1
+        )
+        if not axes:
+            return gradient
+        summed = jnp.sum(gradient.astype(jnp.float32), axis=axes)
+        return summed.reshape(operand_shape).astype(gradient.dtype)
+
+    @jax.custom_vjp
+    def broadcast_add(left, right):
+        return jnp.add(left, right)
+
+    def forward(left, right):
+        return jnp.add(left, right), None
+
+    def backward(_, gradient):
+        return summed_to(gradient, left_shape), summed_to(gradient, right_shape)
+
+    broadcast_add.defvjp(forward, backward)
+    return broadcast_add
 
 
 def _row_major_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):

@@ -195,6 +195,9 @@ PRODUCTS = {
         ),
         [(2, 5, 3, 4), (2, 7, 3, 4), (2, 7, 3, 4)],
     ),
+    # A layer's bias, and a broadcast over size-1 axes on the left operand.
+    "bias add": (lambda x, b: keras.ops.add(x, b), [(2, 5, 8), (8,)]),
+    "broadcast add": (lambda a, x: keras.ops.add(a, x), [(1, 5, 1, 4), (2, 5, 3, 4)]),
 }
 
 
@@ -230,15 +233,15 @@ def test_the_layers_of_a_mixed_bfloat16_encoder_take_the_fast_products():
     inputs = np.random.default_rng(0).standard_normal((2, 5, 12)).astype("float32")
     attention = keras.layers.MultiHeadAttention(num_heads=3, key_dim=4, dtype="mixed_bfloat16")
     layers = {
-        # (layer, how many products its call computes)
-        "Dense": (keras.layers.Dense(6, dtype="mixed_bfloat16"), lambda x: (x,), 1),
+        # (layer, how many products and bias additions its call computes)
+        "Dense": (keras.layers.Dense(6, dtype="mixed_bfloat16"), lambda x: (x,), 2),
         "EinsumDense": (
             keras.layers.EinsumDense("abc,cde->abde", (5, 3, 4), dtype="mixed_bfloat16"),
             lambda x: (x,),
             1,
         ),
-        # query, key, value and output projections, scores, weighted values
-        "MultiHeadAttention": (attention, lambda x: (x, x), 6),
+        # query, key, value and output projections and their biases, scores, weighted values
+        "MultiHeadAttention": (attention, lambda x: (x, x), 10),
     }
     for name, (layer, arguments, products) in layers.items():
         call = lambda x, layer=layer, arguments=arguments: layer(*arguments(x))  # noqa: E731

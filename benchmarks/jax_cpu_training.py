@@ -210,8 +210,10 @@ def step_worker(setting, lengths, steps):
                 "padding_mask": np.ones((16, length), "int32"),
             }
             targets = tuple(rng.integers(0, length, 16).astype("int32") for _ in range(2))
-            for _ in range(2):  # compile, then one step to settle the allocator
-                model.train_on_batch(inputs, targets)
+            started = time.perf_counter()
+            model.train_on_batch(inputs, targets)  # traces and compiles this length's step
+            compile_seconds = time.perf_counter() - started
+            model.train_on_batch(inputs, targets)  # one step to settle the allocator
             before = resource.getrusage(resource.RUSAGE_SELF)
             started = time.perf_counter()
             for _ in range(steps):
@@ -220,6 +222,7 @@ def step_worker(setting, lengths, steps):
             after = resource.getrusage(resource.RUSAGE_SELF)
             row = {
                 "length": length,
+                "first_step_seconds": compile_seconds,
                 "seconds_per_step": seconds,
                 "sequences_per_second": 16 / seconds,
                 "page_faults_per_step": (after.ru_minflt - before.ru_minflt) / steps,

@@ -410,32 +410,25 @@ def fast_bfloat16_products(policy, plan):
         from keras.src.backend.jax import nn as jax_nn
         from keras.src.backend.jax import numpy as jax_numpy
 
-        originals = (
-            jax_numpy.matmul,
-            jax_numpy.einsum,
-            jax_nn.dot_product_attention,
-            jax_numpy.add,
-        )
+        # In the order of `_fast_products`' arguments and results.
+        replaced = [
+            (jax_numpy, "matmul"),
+            (jax_numpy, "einsum"),
+            (jax_nn, "dot_product_attention"),
+            (jax_numpy, "add"),
+        ]
+        originals = [getattr(module, name) for module, name in replaced]
     except (ImportError, AttributeError) as error:
         warnings.warn(f"bfloat16 products on XLA's plain path: {error}", stacklevel=3)
         yield False
         return
-    replacements = _fast_products(*originals)
-    (
-        jax_numpy.matmul,
-        jax_numpy.einsum,
-        jax_nn.dot_product_attention,
-        jax_numpy.add,
-    ) = replacements
+    for (module, name), function in zip(replaced, _fast_products(*originals)):
+        setattr(module, name, function)
     try:
         yield True
     finally:
-        (
-            jax_numpy.matmul,
-            jax_numpy.einsum,
-            jax_nn.dot_product_attention,
-            jax_numpy.add,
-        ) = originals
+        for (module, name), function in zip(replaced, originals):
+            setattr(module, name, function)
 
 
 def _fast_products_apply(policy, plan):

@@ -10,7 +10,6 @@ README's Performance section.
 """
 
 import contextlib
-import ctypes
 import functools
 import os
 import platform
@@ -19,6 +18,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_qa.allocator import keep_freed_memory  # noqa: F401 (re-exported)
 from keras_qa.errors import SettingsError
 
 PRECISIONS = {"off": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
@@ -31,8 +31,6 @@ JOB_VARIABLES = (
     "KERAS_DISTRIBUTION_PROCESS_ID",
 )
 BACKEND_MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
-# glibc's mallopt parameters (malloc.h): the arena count, the number of mmap'ed blocks, the trim threshold.
-M_ARENA_MAX, M_MMAP_MAX, M_TRIM_THRESHOLD = -8, -4, -1
 
 
 def backend_name():
@@ -102,33 +100,6 @@ def resolve_precision(mixed_precision):
     if cpu_has_bfloat16():
         return "mixed_bfloat16"
     return "float32"
-
-
-def keep_freed_memory():
-    """On JAX, make glibc's malloc keep the memory XLA frees, for its next step to reuse.
-
-    XLA:CPU allocates each training step's buffers afresh (gigabytes at length 384). glibc serves
-    blocks that large with a new `mmap` and returns them with `munmap` when freed, so every step
-    faults every page of them in again and the kernel zeroes them (measured in the README's
-    Performance section). One arena that never uses `mmap` and is never trimmed hands the same
-    memory back; the process's resident memory then stays at its peak. TensorFlow and torch keep
-    their own pools and are left alone. Call it early, before JAX starts its threads: a thread
-    that has taken an arena of its own keeps it.
-
-    Returns:
-        Whether the setting was applied (False on other backends, or without glibc).
-
-    Example:
-    >>> keep_freed_memory() == (backend_name() == "jax" and platform.libc_ver()[0] == "glibc")
-    True
-    """
-    if backend_name() != "jax" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    libc = ctypes.CDLL(None)
-    libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    # -1 as the trim threshold is (size_t)-1 in glibc: never give the heap's top back.
-    settings = ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, -1))
-    return all(libc.mallopt(option, value) == 1 for option, value in settings)
 
 
 def answering_dtype(dtype):

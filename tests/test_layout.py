@@ -12,8 +12,8 @@ BACKENDS = ("jax", "tensorflow", "torch")
 KERAS = ("keras", "keras_hub", "keras_nlp")
 # The stages that only move plain data: no Keras, no backend.
 PLAIN_DATA_MODULES = ("data", "features", "postprocess", "metrics", "tokenizer", "layouts")
-# The only modules that may know which backend runs.
-BACKEND_AWARE_MODULES = ("runtime", "export")
+# The only modules that may know which backend runs (allocator: runtime's part that runs before Keras).
+BACKEND_AWARE_MODULES = ("runtime", "allocator", "export")
 MAX_FUNCTION_LINES = 60
 
 
@@ -99,7 +99,12 @@ def test_importing_the_plain_data_modules_loads_no_keras_and_no_backend():
     assert loaded.stdout.strip() == "[]"
 
 
-def test_only_the_runtime_and_export_name_a_backend():
+def test_the_allocator_imports_neither_keras_nor_numpy():
+    # A command line restarts itself from it before Keras and numpy start their threads.
+    assert not imported_modules("allocator") & {*KERAS, *BACKENDS, "numpy", "keras_qa"}
+
+
+def test_only_the_runtime_allocator_and_export_name_a_backend():
     naming = {module: names_a_backend(module) for module in modules()}
     offenders = {
         module: places

@@ -1,6 +1,4 @@
 import json
-import platform
-import resource
 
 import keras
 import numpy as np
@@ -110,38 +108,6 @@ def test_tensorflow_mirrors_over_its_devices_and_refuses_several_processes():
     )
     assert "several TensorFlow processes or hosts is not supported" in several.stderr
     assert "use KERAS_BACKEND=jax" in several.stderr
-
-
-# The page faults of filling a freed-and-allocated-again 64 MiB buffer (above glibc's largest mmap
-# threshold, so by default each allocation is a fresh mapping the kernel has to fault in and zero).
-REFILL_FAULTS = """
-import ctypes, json, resource
-from keras_qa.runtime import keep_freed_memory
-applied = {apply} and keep_freed_memory()
-libc = ctypes.CDLL(None)
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = (ctypes.c_void_p,)
-def faults_of_a_big_buffer():
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    buffer = libc.malloc(64 << 20)
-    ctypes.memset(buffer, 1, 64 << 20)
-    libc.free(buffer)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-faults_of_a_big_buffer()
-print(json.dumps([applied, faults_of_a_big_buffer()]))
-"""
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc's settings are glibc's")
-def test_jax_training_keeps_freed_memory_for_its_next_step():
-    pages = (64 << 20) // resource.getpagesize()
-    applied, faults = json.loads(run_python(REFILL_FAULTS.format(apply=True)).stdout)
-    assert applied and faults < pages // 20  # the second buffer reuses the first one's pages
-    applied, faults = json.loads(run_python(REFILL_FAULTS.format(apply=False)).stdout)
-    assert not applied and faults > pages // 2  # glibc's default: mapped and faulted in again
-    # TensorFlow and torch keep their own pools: nothing is changed there.
-    found = run_python(REFILL_FAULTS.format(apply=True), backend="tensorflow")
-    assert json.loads(found.stdout)[0] is False, found.stderr
 
 
 ONE_DEVICE = {"kind": "none", "processes": 1, "devices": 1, "per_device_batch": 8}

@@ -8,8 +8,9 @@ Two parts (about 2 and 6 minutes on 2 cores; the machine is shared, so compare w
   (operands copied into row-major order, float32 result). It shows which products are slow.
 - `steps`: one MiniLM training step (batch 16, lengths 192 and 384; the quickstart's model and
   optimizer) in a fresh process for each setting: float32 with glibc's default malloc, float32 with
-  `keep_freed_memory`, mixed_bfloat16 plain, mixed_bfloat16 with the fast products. Seconds per
-  step, and the page faults and system time of a step.
+  malloc keeping freed memory (`keras_qa.allocator`'s tunables, from the process's start, as the
+  train command runs; the two bfloat16 settings too), mixed_bfloat16 plain, mixed_bfloat16 with the
+  fast products. Seconds per step, and the page faults and system time of a step.
 
     KERAS_BACKEND=jax python benchmarks/jax_cpu_training.py --output-dir benchmarks/results/jax_cpu
 """
@@ -28,6 +29,8 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from throughput import RESULT_PREFIX, worker_results  # noqa: E402 (this script's folder is on the path)
+
+from keras_qa.allocator import freed_memory_environment  # noqa: E402
 
 STEP_SETTINGS = {
     "float32, glibc's malloc": {"policy": "float32", "keep_freed_memory": False, "fast": False},
@@ -184,16 +187,13 @@ def profile_step(model, inputs, targets, dump_dir):
 
 def step_worker(setting, lengths, steps):
     """One training step of the quickstart's MiniLM model, timed in this (fresh) process."""
-    from keras_qa.runtime import fast_bfloat16_products, keep_freed_memory
-
-    if setting["keep_freed_memory"]:  # before JAX starts its threads
-        keep_freed_memory()
     import keras
     import numpy as np
 
     from keras_qa.backbones import load_backbone
     from keras_qa.model import QuestionAnsweringModel
     from keras_qa.optimization import make_optimizer
+    from keras_qa.runtime import fast_bfloat16_products
 
     keras.mixed_precision.set_dtype_policy(setting["policy"])
     keras.utils.set_random_seed(0)
@@ -239,6 +239,8 @@ def measure_steps(lengths, steps, profile=False):
     rows = []
     for name, setting in STEP_SETTINGS.items():
         environment = dict(os.environ)
+        if setting["keep_freed_memory"]:  # from the process's start, as the train command does
+            environment = freed_memory_environment(environment)
         if profile:  # XLA writes the optimised programs, to name what the profile times
             setting = {**setting, "dump_dir": tempfile.mkdtemp(prefix="xla-dump-")}
             flags = f"--xla_dump_to={setting['dump_dir']} --xla_dump_hlo_as_text"

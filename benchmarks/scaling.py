@@ -39,6 +39,8 @@ from throughput import (  # this script's folder is on the path
     worker_results,
 )
 
+from keras_qa.allocator import freed_memory_environment
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 MAX_LENGTH, DOC_STRIDE, BATCH_SIZE, BUCKET_WIDTH = 384, 128, 16, 32
@@ -89,9 +91,8 @@ def featurise_and_train(scale, bucket_lengths):
     import keras
 
     import keras_qa
-    from keras_qa.runtime import fast_bfloat16_products, keep_freed_memory, resolve_precision
+    from keras_qa.runtime import fast_bfloat16_products, resolve_precision
 
-    keep_freed_memory()  # as keras_qa.train does
     examples, features, seconds = timed_features(scale, keras_qa.prepare_train_features)
     windows = len(features["example_index"])
     feature_bytes = sum(array.nbytes for array in features.values())
@@ -155,7 +156,8 @@ def run_stage(stage, scale, bucket_lengths):
     command = [sys.executable, os.path.abspath(__file__), "--worker", stage, str(scale),
                "--bucket-lengths", str(bucket_lengths)]
     began = time.perf_counter()
-    process = subprocess.run(command, capture_output=True, text=True)
+    # malloc set as the JAX train command sets it (keras_qa.allocator).
+    process = subprocess.run(command, env=freed_memory_environment(), capture_output=True, text=True)
     if process.returncode != 0:
         raise SystemExit(f"{stage} at {scale}x failed:\n{process.stderr[-3000:]}")
     results = worker_results(process.stdout)

@@ -63,6 +63,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from keras_qa.allocator import freed_memory_environment  # noqa: E402
+
 MODELS = {
     # distilbert-base-uncased's configuration.
     "distilbert": {
@@ -193,11 +195,9 @@ def keras_worker(options):
     from keras_qa.runtime import (
         fast_bfloat16_products,
         has_accelerator,
-        keep_freed_memory,
         resolve_precision,
     )
 
-    keep_freed_memory()  # as keras_qa.train does
     backend = options["backend"]
     jit_compile = {"tensorflow": False, "tensorflow-xla": True}.get(backend, "auto")
     train, evaluation = load_features(options["eval_windows"])
@@ -533,6 +533,8 @@ def run_worker(kind, options, backend=None):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if backend:
         environment["KERAS_BACKEND"] = backend.split("-")[0]
+    if kind == "keras":  # malloc set as the JAX train command sets it (keras_qa.allocator)
+        environment = freed_memory_environment(environment)
     options = dict(options, backend=backend)
     command = [sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(options)]
     began = time.perf_counter()

@@ -9,6 +9,9 @@ import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The command lines run in tests compile afresh, as before the cache: the tests that are about the
+# cache give it folders of their own.
+os.environ.setdefault("KERAS_QA_COMPILATION_CACHE", "none")
 
 import pytest  # noqa: E402
 

@@ -3,10 +3,10 @@
 The rest of keras-qa is written against `keras.ops` and NumPy; what differs between JAX, TensorFlow and
 PyTorch, or between a CPU and a GPU, is decided here: whether an accelerator is present, which dtype
 policy `--mixed-precision auto` means, how JAX runs on a CPU (its bfloat16 products on XLA:CPU's fast
-path, malloc keeping freed memory), how training is spread over devices and processes
-(`--distribute`), how `fit` is fed on each backend, the library versions a run records, and a rough
-CPU time estimate. The measurements behind the precision choices are in the
-README's Performance section.
+path, malloc keeping freed memory, compiled programs kept between runs), how training is spread
+over devices and processes (`--distribute`), how `fit` is fed on each backend, the library versions
+a run records, and a rough CPU time estimate. The measurements behind the precision choices are in
+the README's Performance section.
 """
 
 import contextlib
@@ -31,6 +31,8 @@ JOB_VARIABLES = (
     "KERAS_DISTRIBUTION_PROCESS_ID",
 )
 BACKEND_MODULES = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch"}
+# The compilation cache's bound: a MiniLM training step is about 0.4 MB, so a gigabyte holds thousands.
+COMPILATION_CACHE_BYTES = 2**30
 
 
 def backend_name():
@@ -569,6 +571,44 @@ def _float32_matmul(left, right):
 
 def _swap_last_axes(array):
     return _in_order(array, list(range(array.ndim - 2)) + [array.ndim - 1, array.ndim - 2])
+
+
+def use_compilation_cache(directory):
+    """On JAX, keep every compiled XLA program of over a second in `directory` and load it from
+    there in later processes, so that a run whose model and batch lengths were compiled before
+    (each training length's step, each prediction length's) starts without compiling them again.
+
+    JAX's own setting wins: where `JAX_COMPILATION_CACHE_DIR` (or `jax_compilation_cache_dir`) is
+    set, that cache is used as it is. The folder is created readable by its owner only, since
+    JAX runs the programs it finds there. JAX drops the least recently used programs past
+    `COMPILATION_CACHE_BYTES`. Other backends compile nothing that could be kept, and are left alone.
+
+    Args:
+        directory: the folder, or None for no cache.
+
+    Returns:
+        The folder in use, or None.
+
+    Example:
+    >>> use_compilation_cache(None) is None
+    True
+    """
+    if backend_name() != "jax":
+        return None
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    if directory is None:
+        return None
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    if jax.config.jax_compilation_cache_max_size == -1:  # JAX's default: no bound
+        jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_BYTES)
+    jax.config.update("jax_compilation_cache_dir", directory)
+    # JAX reads the setting when it first compiles; a process that compiled before reads it again.
+    compilation_cache.reset_cache()
+    return directory
 
 
 def fit_input(batches, input_names, target_names=(), weighted=False):

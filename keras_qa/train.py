@@ -40,6 +40,7 @@ def build_parser():
         "(DistilBERT cased, SQuAD, Adam 5e-5, batch 32, 1 epoch) (default: quickstart)",
     )
     cli.add_debug_argument(parser)
+    cli.add_compilation_cache_argument(parser)
     for field in dataclasses.fields(TrainSettings):
         flag = "--" + field.name.replace("_", "-")
         aliases = field.metadata.get("aliases", ())
@@ -94,7 +95,8 @@ def settings_from_args(argv=None):
 
 
 def _settings(args):
-    overrides = {name: value for name, value in args.items() if name not in ("debug", "recipe")}
+    command_only = ("debug", "recipe", "compilation_cache")
+    overrides = {name: value for name, value in args.items() if name not in command_only}
     return recipe_settings(args["recipe"], **overrides)
 
 
@@ -102,7 +104,9 @@ def main(argv=None):
     parser = build_parser()
     args = vars(parser.parse_args(argv))
     with cli.user_errors(parser.prog, args["debug"]):
-        fine_tune(_settings(args))
+        settings = _settings(args)
+        cli.use_compilation_cache(argparse.Namespace(**args))
+        fine_tune(settings)
 
 
 if __name__ == "__main__":

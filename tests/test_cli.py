@@ -3,12 +3,20 @@ import inspect
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
+import keras
 import pytest
 
-from keras_qa.cli import add_model_arguments, load_answerer
+from keras_qa.cli import (
+    add_model_arguments,
+    default_compilation_cache,
+    load_answerer,
+    use_compilation_cache,
+)
+from keras_qa.errors import SettingsError
 from keras_qa.pipeline import QuestionAnswerer
 from keras_qa.saving import read_config
 
@@ -101,3 +109,38 @@ def test_load_answerer_of_a_folder_that_is_not_a_trained_model(tmp_path):
     args = model_parser().parse_args(["--model", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="not a model folder"):
         load_answerer(args)
+
+
+def test_the_default_compilation_cache_is_a_folder_per_cpu_unless_the_variable_says():
+    home = {"XDG_CACHE_HOME": "/somewhere"}
+    folder = default_compilation_cache(home)
+    assert folder == default_compilation_cache(home)
+    assert re.fullmatch(r"/somewhere/keras_qa/xla-[0-9a-f]{12}", folder)
+    assert default_compilation_cache({**home, "KERAS_QA_COMPILATION_CACHE": "/mine"}) == "/mine"
+    for off in ("none", "NONE", "0", ""):
+        assert default_compilation_cache({**home, "KERAS_QA_COMPILATION_CACHE": off}) is None
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="only JAX keeps compiled programs")
+def test_a_compilation_cache_that_cannot_be_made_is_an_error_if_asked_for_and_a_warning_if_not(
+    tmp_path, monkeypatch
+):
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    a_file = tmp_path / "a file"
+    a_file.write_text("")
+    assert jax.config.jax_compilation_cache_dir is None
+    try:
+        with pytest.raises(SettingsError, match="--compilation-cache .*a file/cache"):
+            use_compilation_cache(argparse.Namespace(compilation_cache=str(a_file / "cache")))
+        monkeypatch.setenv("KERAS_QA_COMPILATION_CACHE", str(a_file / "cache"))
+        with pytest.warns(UserWarning, match="compiled programs are not kept between runs"):
+            assert use_compilation_cache(argparse.Namespace(compilation_cache=None)) is None
+        assert use_compilation_cache(argparse.Namespace(compilation_cache="none")) is None
+        folder = str(tmp_path / "cache")
+        assert use_compilation_cache(argparse.Namespace(compilation_cache=folder)) == folder
+        assert jax.config.jax_compilation_cache_dir == folder
+    finally:
+        jax.config.update("jax_compilation_cache_dir", None)
+        compilation_cache.reset_cache()

@@ -137,3 +137,10 @@ def test_the_keras_io_recipe_trains_a_hugging_face_distilbert_qa_checkpoint(
     metrics = keras_io_run(str(checkpoint), tiny_data_file, tmp_path / "run")
     assert 0 <= metrics["eval"]["f1"] <= 100
     check_trained_distilbert(tmp_path / "run", tmp_path)
+
+
+def test_the_compilation_cache_flag_is_the_command_line_s_not_a_setting(capsys):
+    assert settings_from_args(["--compilation-cache", "none"]) == TrainSettings()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    assert "--compilation-cache DIR|none" in capsys.readouterr().out

@@ -139,7 +139,7 @@ def test_the_keras_io_recipe_trains_a_hugging_face_distilbert_qa_checkpoint(
     check_trained_distilbert(tmp_path / "run", tmp_path)
 
 
-def test_the_compilation_cache_flag_is_the_command_line_s_not_a_setting(capsys):
+def test_the_compilation_cache_flag_belongs_to_the_command_not_to_the_settings(capsys):
     assert settings_from_args(["--compilation-cache", "none"]) == TrainSettings()
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])

@@ -31,8 +31,12 @@ def bundled_examples():
 
 def save_tiny_preset(folder, architecture, max_sequence_length):
     """A tiny random KerasHub backbone and its WordPiece tokenizer (the tiny words) as a preset."""
+    import keras
     import keras_hub
 
+    # Unseeded, the weights would depend on which tests ran before (Keras' global seed generator), and
+    # so would what the tiny model learns.
+    keras.utils.set_random_seed(0)
     vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS
     backbone_class = getattr(keras_hub.models, f"{architecture}Backbone")
     tokenizer_class = getattr(keras_hub.models, f"{architecture}Tokenizer")

@@ -90,6 +90,20 @@ def tiny_trained_model(tiny_preset, tiny_data_file, tmp_path_factory):
     return str(folder / "model")
 
 
+@pytest.fixture
+def jax_cache_settings():
+    """Put JAX's compilation-cache settings back after a test."""
+    import jax
+    from jax.experimental.compilation_cache import compilation_cache
+
+    names = ("jax_compilation_cache_dir", "jax_compilation_cache_max_size")
+    saved = {name: getattr(jax.config, name) for name in names}
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compilation_cache.reset_cache()
+
+
 @pytest.fixture(autouse=True)
 def _doctest_names(request):
     """The names docstring examples use (see the module docstring); nothing for other tests."""

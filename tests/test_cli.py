@@ -123,24 +123,19 @@ def test_the_default_compilation_cache_is_a_folder_per_cpu_unless_the_variable_s
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="only JAX keeps compiled programs")
 def test_a_compilation_cache_that_cannot_be_made_is_an_error_if_asked_for_and_a_warning_if_not(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, jax_cache_settings
 ):
     import jax
-    from jax.experimental.compilation_cache import compilation_cache
 
     a_file = tmp_path / "a file"
     a_file.write_text("")
     assert jax.config.jax_compilation_cache_dir is None
-    try:
-        with pytest.raises(SettingsError, match="--compilation-cache .*a file/cache"):
-            use_compilation_cache(argparse.Namespace(compilation_cache=str(a_file / "cache")))
-        monkeypatch.setenv("KERAS_QA_COMPILATION_CACHE", str(a_file / "cache"))
-        with pytest.warns(UserWarning, match="compiled programs are not kept between runs"):
-            assert use_compilation_cache(argparse.Namespace(compilation_cache=None)) is None
-        assert use_compilation_cache(argparse.Namespace(compilation_cache="none")) is None
-        folder = str(tmp_path / "cache")
-        assert use_compilation_cache(argparse.Namespace(compilation_cache=folder)) == folder
-        assert jax.config.jax_compilation_cache_dir == folder
-    finally:
-        jax.config.update("jax_compilation_cache_dir", None)
-        compilation_cache.reset_cache()
+    with pytest.raises(SettingsError, match="--compilation-cache .*a file/cache"):
+        use_compilation_cache(argparse.Namespace(compilation_cache=str(a_file / "cache")))
+    monkeypatch.setenv("KERAS_QA_COMPILATION_CACHE", str(a_file / "cache"))
+    with pytest.warns(UserWarning, match="compiled programs are not kept between runs"):
+        assert use_compilation_cache(argparse.Namespace(compilation_cache=None)) is None
+    assert use_compilation_cache(argparse.Namespace(compilation_cache="none")) is None
+    folder = str(tmp_path / "cache")
+    assert use_compilation_cache(argparse.Namespace(compilation_cache=folder)) == folder
+    assert jax.config.jax_compilation_cache_dir == folder

@@ -269,20 +269,6 @@ print(json.dumps({"folder": folder, "value": float(value), **found}))
 """
 
 
-@pytest.fixture
-def jax_cache_settings():
-    """Put JAX's compilation-cache settings back after a test."""
-    import jax
-    from jax.experimental.compilation_cache import compilation_cache
-
-    names = ("jax_compilation_cache_dir", "jax_compilation_cache_max_size")
-    saved = {name: getattr(jax.config, name) for name in names}
-    yield
-    for name, value in saved.items():
-        jax.config.update(name, value)
-    compilation_cache.reset_cache()
-
-
 @needs_jax
 def test_a_later_process_loads_the_programs_an_earlier_one_compiled(tmp_path):
     import subprocess

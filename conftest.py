@@ -29,6 +29,13 @@ def bundled_examples():
     return keras_qa.load_examples("bundled")
 
 
+@pytest.fixture(scope="session")
+def dev_sample(minilm_tokenizer, bundled_examples):
+    examples = bundled_examples[::25]
+    features = keras_qa.prepare_eval_features(examples, minilm_tokenizer, 128, 48)
+    return examples, features
+
+
 def save_tiny_preset(folder, architecture, max_sequence_length):
     """A tiny random KerasHub backbone and its WordPiece tokenizer (the tiny words) as a preset."""
     import keras
@@ -79,7 +86,7 @@ def tiny_data_file(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_trained_model(tiny_preset, tiny_data_file, tmp_path_factory):
     """A directory written by `fine_tune`: the tiny BERT trained on synthetic "where did ..." data."""
-    from keras_qa.training import fine_tune
+    from keras_qa.training.run import fine_tune
 
     folder = tmp_path_factory.mktemp("trained")
     data_paths = {"train": tiny_data_file, "eval": None}

@@ -50,7 +50,7 @@ def pipeline_parity(session):
     session.install(PIPELINE_REFERENCE)
     session.run(
         "pytest",
-        "tests/test_hf_pipeline.py",
+        "tests/answering/test_hf_pipeline.py",
         *session.posargs,
         # transformers 4 would import TensorFlow (a keras-qa dependency) and refuse Keras 3.
         env={"KERAS_BACKEND": "jax", "USE_TF": "0", "USE_TORCH": "1", **QUIET_TENSORFLOW},

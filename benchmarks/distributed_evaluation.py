@@ -26,8 +26,8 @@ def main():
     args = parser.parse_args()
 
     import keras_qa
-    from keras_qa.evaluation import evaluate_answers
-    from keras_qa.runtime import distribution_scope, plan_distribution
+    from keras_qa.evaluation.scoring import evaluate_answers
+    from keras_qa.runtime.distribution import distribution_scope, plan_distribution
 
     plan = plan_distribution(args.distribute, args.batch_size)
     with distribution_scope(plan):

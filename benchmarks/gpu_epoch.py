@@ -6,11 +6,11 @@
 What runs: keras-qa's training path as the keras.io example "Question answering with Hugging Face
 Transformers" shapes it: a DistilBERT-base-cased-shaped `keras_hub.models.DistilBertBackbone` (vocabulary
 28,996, 6 layers, 12 heads, hidden 768, intermediate 3,072, 512 positions; random weights, nothing
-downloaded) in `keras_qa.model.QuestionAnsweringModel` (its default loss and metrics), Adam 5e-5 without
+downloaded) in `keras_qa.models.task.QuestionAnsweringModel` (its default loss and metrics), Adam 5e-5 without
 warm-up or weight decay (`make_optimizer(5e-5, total_steps, warmup=0.0, weight_decay=0.0)`), under the
 `mixed_float16` dtype policy (Keras adds loss scaling), batch 32, every window padded to 384 tokens (as
-the example pads them), fed to `model.fit` by `keras_qa.batching.BucketedBatches(bucket_width=None)` as
-`keras_qa.training` feeds it (`as_fit_input()`, `epoch_callback()`, `shuffle=False`). Dropout is the
+the example pads them), fed to `model.fit` by `keras_qa.models.batching.BucketedBatches(bucket_width=None)` as
+`keras_qa.training.run` feeds it (`as_fit_input()`, `epoch_callback()`, `shuffle=False`). Dropout is the
 backbone's default 0.1, as in the example; `--dropout 0.1,0` measures 0 as well (Keras' attention can
 then use its fused kernel), as time allows: a further rate is skipped (and listed under "skipped") when the
 first one's build, compile and training time would take the run past `--budget-s` (210 s).
@@ -36,7 +36,7 @@ each per layer, so 4 x L x d x S^2 forward, three times that for the forward and
 `mfu` is achieved TFLOP/s over the GPU's dense fp16 tensor peak: from the device name (H100 SXM
 and H200 989, H100 NVL 835, H100 PCIe 756, A100 312, L4 121, ...) or `--peak-tflops`.
 
-Inference (`--inference-windows`, 0 to skip): `keras_qa.batching.predict_logits` at batch 32, padded to
+Inference (`--inference-windows`, 0 to skip): `keras_qa.models.batching.predict_logits` at batch 32, padded to
 384, on the first windows of the same set, after one warm-up call that compiles.
 
 Results go to `--output` as JSON (rewritten after each measurement, so a run stopped by a timeout keeps
@@ -251,10 +251,10 @@ def main(argv=None):
     import keras_hub
     import numpy as np
 
-    from keras_qa.batching import BucketedBatches, predict_logits
-    from keras_qa.model import QuestionAnsweringModel
-    from keras_qa.optimization import make_optimizer
-    from keras_qa.runtime import resolve_precision
+    from keras_qa.models.batching import BucketedBatches, predict_logits
+    from keras_qa.models.task import QuestionAnsweringModel
+    from keras_qa.runtime.precision import resolve_precision
+    from keras_qa.training.optimization import make_optimizer
 
     assert keras.backend.backend() == args.backend, keras.backend.backend()
     policy = resolve_precision(args.dtype)  # refuses mixed_float16 on JAX without a GPU

@@ -4,11 +4,11 @@ Two parts (about 2 and 6 minutes on 2 cores; the machine is shared, so compare w
 
 - `products`: GFLOP/s of the matrix products of a MiniLM / DistilBERT training step, as XLA:CPU runs
   them in float32, in bfloat16 as a plain mixed_bfloat16 step asks (bfloat16 result; gradients
-  reading transposed operands), and as `keras_qa.runtime.fast_bfloat16_products` computes them
+  reading transposed operands), and as `keras_qa.runtime.xla_cpu.fast_bfloat16_products` computes them
   (operands copied into row-major order, float32 result). It shows which products are slow.
 - `steps`: one MiniLM training step (batch 16, lengths 192 and 384; the quickstart's model and
   optimizer) in a fresh process for each setting: float32 with glibc's default malloc, float32 with
-  malloc keeping freed memory (`keras_qa.allocator`'s tunables, from the process's start, as the
+  malloc keeping freed memory (`keras_qa.runtime.allocator`'s tunables, from the process's start, as the
   train command runs; the two bfloat16 settings too), mixed_bfloat16 plain, mixed_bfloat16 with the
   fast products. Seconds per step, and the page faults and system time of a step.
 
@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from throughput import RESULT_PREFIX, worker_results  # noqa: E402 (this script's folder is on the path)
 
-from keras_qa.allocator import freed_memory_environment  # noqa: E402
+from keras_qa.runtime.allocator import freed_memory_environment  # noqa: E402
 
 STEP_SETTINGS = {
     "float32, glibc's malloc": {"policy": "float32", "keep_freed_memory": False, "fast": False},
@@ -86,7 +86,7 @@ def measure_products():
     import keras
     import numpy as np
 
-    from keras_qa.runtime import fast_bfloat16_products
+    from keras_qa.runtime.xla_cpu import fast_bfloat16_products
 
     rows = []
     plan = {"kind": "none"}
@@ -133,7 +133,7 @@ def hlo_instructions(dump_dir):
 
 
 def operation_kind(name, instructions, bodies):
-    """What a profiled XLA operation computes, in the categories of the README's profile."""
+    """What a profiled XLA operation computes, in the categories of docs/performance.md's profile."""
     import re
 
     opcode, line = instructions[name]
@@ -190,10 +190,10 @@ def step_worker(setting, lengths, steps):
     import keras
     import numpy as np
 
-    from keras_qa.backbones import load_backbone
-    from keras_qa.model import QuestionAnsweringModel
-    from keras_qa.optimization import make_optimizer
-    from keras_qa.runtime import fast_bfloat16_products
+    from keras_qa.checkpoints.loading import load_backbone
+    from keras_qa.models.task import QuestionAnsweringModel
+    from keras_qa.runtime.xla_cpu import fast_bfloat16_products
+    from keras_qa.training.optimization import make_optimizer
 
     keras.mixed_precision.set_dtype_policy(setting["policy"])
     keras.utils.set_random_seed(0)

@@ -4,7 +4,7 @@
         [--output long_contexts.json] [--logits DIR]
 
 For each bundled split, the model's logits are computed once (`predict_logits`) and decoded with each
-of `keras_qa.postprocess.WINDOW_SCORES`; the official SQuAD v1.1 EM and F1 of each are printed as a
+of `keras_qa.text.decoding.WINDOW_SCORES`; the official SQuAD v1.1 EM and F1 of each are printed as a
 Markdown table and written to `--output`. `eval-long` puts each question's paragraph inside up to four
 neighbouring paragraphs of its article, so that most contexts span several windows. With `--logits`,
 each split's logits are saved as `DIR/<split>.npz` and read back from there on a later run, so that
@@ -29,7 +29,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras_qa
-    from keras_qa.postprocess import WINDOW_SCORES
+    from keras_qa.text.decoding import WINDOW_SCORES
 
     model, tokenizer, config = keras_qa.load_trained_model(args.model)
     results = {}

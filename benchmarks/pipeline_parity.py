@@ -43,9 +43,9 @@ def main(argv=None):
     os.environ.setdefault("USE_TF", "0")  # transformers 4 would import TensorFlow and refuse Keras 3
     import transformers
 
-    from keras_qa.data import load_examples
+    from keras_qa.answering.hf_pipeline import pipeline
+    from keras_qa.data.examples import load_examples
     from keras_qa.export import export_model
-    from keras_qa.hf_pipeline import pipeline
 
     examples = load_examples("bundled", split=args.split)[: args.limit]
     report = {"model": args.model, "split": args.split, "questions": len(examples),

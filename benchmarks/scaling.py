@@ -17,7 +17,7 @@ in a fresh process (so that its peak memory is its own), with the quickstart's t
   the right shape (the decoder's cost does not depend on what the logits say): seconds and peak RSS.
 
 Output: a Markdown table on stdout, `scaling.json` and `scaling.png` in `--output-dir` (default: a new
-temporary directory; `benchmarks/results/scaling` holds the README's figures).
+temporary directory; `benchmarks/results/scaling` holds docs/performance.md's figures).
 """
 
 import argparse
@@ -39,7 +39,7 @@ from throughput import (  # this script's folder is on the path
     worker_results,
 )
 
-from keras_qa.allocator import freed_memory_environment
+from keras_qa.runtime.allocator import freed_memory_environment
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -91,7 +91,8 @@ def featurise_and_train(scale, bucket_lengths):
     import keras
 
     import keras_qa
-    from keras_qa.runtime import fast_bfloat16_products, resolve_precision
+    from keras_qa.runtime.precision import resolve_precision
+    from keras_qa.runtime.xla_cpu import fast_bfloat16_products
 
     examples, features, seconds = timed_features(scale, keras_qa.prepare_train_features)
     windows = len(features["example_index"])
@@ -115,9 +116,9 @@ def _projected_epoch(features, bucket_lengths):
     import keras
 
     import keras_qa
-    from keras_qa.batching import BucketedBatches
-    from keras_qa.model import QuestionAnsweringModel
-    from keras_qa.optimization import make_optimizer
+    from keras_qa.models.batching import BucketedBatches
+    from keras_qa.models.task import QuestionAnsweringModel
+    from keras_qa.training.optimization import make_optimizer
 
     model = QuestionAnsweringModel(keras_qa.load_backbone("minilm", dropout=0.0))
     batches = BucketedBatches(features, BATCH_SIZE, BUCKET_WIDTH, shuffle=True, targets=True,
@@ -136,7 +137,7 @@ def _projected_epoch(features, bucket_lengths):
 
 def decode(scale):
     import keras_qa
-    from keras_qa.postprocess import decode_answers
+    from keras_qa.text.decoding import decode_answers
 
     examples, features, featurise_seconds = timed_features(scale, keras_qa.prepare_eval_features)
     windows = len(features["example_index"])
@@ -156,7 +157,7 @@ def run_stage(stage, scale, bucket_lengths):
     command = [sys.executable, os.path.abspath(__file__), "--worker", stage, str(scale),
                "--bucket-lengths", str(bucket_lengths)]
     began = time.perf_counter()
-    # malloc set as the JAX train command sets it (keras_qa.allocator).
+    # malloc set as the JAX train command sets it (keras_qa.runtime.allocator).
     process = subprocess.run(command, env=freed_memory_environment(), capture_output=True, text=True)
     if process.returncode != 0:
         raise SystemExit(f"{stage} at {scale}x failed:\n{process.stderr[-3000:]}")

@@ -36,10 +36,10 @@ the cached features (`BucketedBatches.__getitem__`): on JAX and torch the model 
 TensorFlow it is prefetched beside the step, so there it bounds the wait from above.
 
 Dropout: each side trains as its own recipe does by default. keras-qa's quickstart trains without
-dropout (`--dropout 0`; its EM / F1 are measured with it, see README), the reference with the 0.1 of the
-DistilBERT and MiniLM configurations, as run_qa.py does (`--reference-dropout 0.1`). Dropout is not
-free (Keras' attention falls back from the fused kernel when it is on): `--dropout 0.1` measures
-keras-qa at the reference's dropout, and the README gives both.
+dropout (`--dropout 0`; its EM / F1 are measured with it, see docs/performance.md), the reference
+with the 0.1 of the DistilBERT and MiniLM configurations, as run_qa.py does (`--reference-dropout
+0.1`). Dropout is not free (Keras' attention falls back from the fused kernel when it is on):
+`--dropout 0.1` measures keras-qa at the reference's dropout, and docs/performance.md gives both.
 
 Output: a Markdown table on stdout (ratios to the reference as columns), `throughput.json` and
 `throughput.png` in `--output-dir` (benchmarks/results; for `--quick` a new temporary directory unless
@@ -63,7 +63,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from keras_qa.allocator import freed_memory_environment  # noqa: E402
+from keras_qa.runtime.allocator import freed_memory_environment  # noqa: E402
 
 MODELS = {
     # distilbert-base-uncased's configuration.
@@ -91,7 +91,7 @@ RESULT_PREFIX = "RESULT "
 # The two Hugging Face setups: run_qa.py's defaults, and what a user of these CPUs would run.
 RUN_QA_DEFAULT = "run_qa.py default: float32, padded to 384"
 STRONG_PEER = "Trainer --bf16 --group_by_length: bfloat16 autocast, dynamic padding"
-# The figures the README quotes; only a full run writes there by default.
+# The figures docs/performance.md quotes; only a full run writes there by default.
 COMMITTED_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -189,14 +189,12 @@ def keras_worker(options):
     import keras
     import keras_hub
 
-    from keras_qa.batching import BucketedBatches, bucket_plan, predict_logits
-    from keras_qa.model import QuestionAnsweringModel
-    from keras_qa.optimization import make_optimizer
-    from keras_qa.runtime import (
-        fast_bfloat16_products,
-        has_accelerator,
-        resolve_precision,
-    )
+    from keras_qa.models.batching import BucketedBatches, bucket_plan, predict_logits
+    from keras_qa.models.task import QuestionAnsweringModel
+    from keras_qa.runtime.backend import has_accelerator
+    from keras_qa.runtime.precision import resolve_precision
+    from keras_qa.runtime.xla_cpu import fast_bfloat16_products
+    from keras_qa.training.optimization import make_optimizer
 
     backend = options["backend"]
     jit_compile = {"tensorflow": False, "tensorflow-xla": True}.get(backend, "auto")
@@ -533,7 +531,7 @@ def run_worker(kind, options, backend=None):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if backend:
         environment["KERAS_BACKEND"] = backend.split("-")[0]
-    if kind == "keras":  # malloc set as the JAX train command sets it (keras_qa.allocator)
+    if kind == "keras":  # malloc set as the JAX train command sets it (keras_qa.runtime.allocator)
         environment = freed_memory_environment(environment)
     options = dict(options, backend=backend)
     command = [sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(options)]

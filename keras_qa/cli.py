@@ -6,15 +6,18 @@ Keras or TensorFlow load, and only where the user has not chosen a level).
 """
 
 import contextlib
-import hashlib
 import os
-import platform
 import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from keras_qa.errors import KerasQAError, SettingsError  # noqa: E402
+from keras_qa.runtime.compilation_cache import (  # noqa: E402
+    COMPILATION_CACHE_VARIABLE,
+    NO_CACHE_WORDS,
+    default_compilation_cache,
+)
 
 # Errors that come from the user's settings, files or data: told in one line, with no traceback.
 # (keras_qa.DataFormatError is a KerasQAError.)
@@ -27,10 +30,6 @@ USER_ERRORS = (
     IsADirectoryError,
 )
 DEBUG_VARIABLE = "KERAS_QA_DEBUG"
-# Where the command lines keep compiled XLA programs (`default_compilation_cache`), and the words that
-# turn that off.
-COMPILATION_CACHE_VARIABLE = "KERAS_QA_COMPILATION_CACHE"
-NO_CACHE_WORDS = ("none", "0", "")
 
 
 def add_debug_argument(parser):
@@ -63,7 +62,7 @@ def user_errors(prog, debug=False):
 
 def add_compilation_cache_argument(parser):
     """--compilation-cache: where JAX keeps compiled programs between runs
-    (`keras_qa.runtime.use_compilation_cache`)."""
+    (`keras_qa.runtime.compilation_cache`)."""
     parser.add_argument(
         "--compilation-cache",
         metavar="DIR|none",
@@ -77,7 +76,7 @@ def add_compilation_cache_argument(parser):
 
 def use_compilation_cache(args):
     """Apply `--compilation-cache` (`add_compilation_cache_argument`); return the folder in use."""
-    from keras_qa.runtime import use_compilation_cache
+    from keras_qa.runtime.compilation_cache import use_compilation_cache
 
     chosen = args.compilation_cache
     if chosen is not None:
@@ -91,34 +90,6 @@ def use_compilation_cache(args):
     except OSError as error:  # the default folder only saves time: run without it
         warnings.warn(f"compiled programs are not kept between runs: {error}", stacklevel=2)
         return None
-
-
-def default_compilation_cache(environment=None):
-    """Where the command lines keep compiled XLA programs: `$KERAS_QA_COMPILATION_CACHE` if set
-    (`none` or `0`: nowhere, None), else a folder of `$XDG_CACHE_HOME/keras_qa` (`~/.cache`) named
-    after this CPU's model and instruction sets, since a program compiled for one CPU may not run
-    on another that shares the home folder.
-
-    Example:
-    >>> default_compilation_cache({"KERAS_QA_COMPILATION_CACHE": "none"}) is None
-    True
-    """
-    environment = os.environ if environment is None else environment
-    chosen = environment.get(COMPILATION_CACHE_VARIABLE)
-    if chosen is not None:
-        return None if chosen.strip().lower() in NO_CACHE_WORDS else chosen
-    home = environment.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(home, "keras_qa", f"xla-{_cpu_fingerprint()}")
-
-
-def _cpu_fingerprint():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except OSError:  # not Linux: the machine's architecture and processor name instead
-        lines = [platform.machine(), platform.processor()]
-    described = sorted({line for line in lines if line.startswith(("model name", "flags"))})
-    return hashlib.sha256("\n".join(described).encode()).hexdigest()[:12]
 
 
 def add_model_arguments(parser):
@@ -143,7 +114,7 @@ def add_model_arguments(parser):
 
 def load_answerer(args):
     """The `QuestionAnswerer` that `add_model_arguments`' flags describe."""
-    from keras_qa.pipeline import QuestionAnswerer
+    from keras_qa.answering.answerer import QuestionAnswerer
 
     use_compilation_cache(args)
     return QuestionAnswerer.from_pretrained(

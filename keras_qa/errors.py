@@ -1,9 +1,22 @@
 """The errors keras-qa raises for problems a user can fix: bad settings, files or checkpoints.
 
 Each message names what is wrong and where (the setting, the file, the record), in one line, so that a
-command line can print it without a traceback. `keras_qa.DataFormatError` (malformed examples) is the
-data loaders' member of the family.
+command line can print it without a traceback.
 """
+
+import os
+import sys
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def caller_stacklevel():
+    """The `stacklevel` for `warnings.warn` that points at the first caller outside keras-qa, so that a
+    warning names the user's line whichever public function led to it (as pandas does)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class KerasQAError(Exception):
@@ -21,3 +34,7 @@ class ModelFileError(KerasQAError, ValueError):
 
 class CheckpointError(KerasQAError, ValueError):
     """A training checkpoint that cannot be resumed from; the message names the file."""
+
+
+class DataFormatError(KerasQAError, ValueError):
+    """A question answering record is malformed. The message names the file and the record."""

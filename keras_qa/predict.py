@@ -23,8 +23,6 @@ from keras_qa import cli
 from keras_qa.errors import SettingsError
 from keras_qa.files import ensure_writable_directory, write_json_atomically
 
-CHUNK = 64  # questions per call: the progress bar moves, and memory stays flat on long files
-
 
 def build_parser():
     parser = argparse.ArgumentParser(
@@ -56,7 +54,10 @@ def build_parser():
         help="with --squad-file: where {id: answer} goes; its folder is created if missing",
     )
     parser.add_argument(
-        "--top-k", type=int, default=None, help="answers per question (default 1; 5 with --documents)"
+        "--top-k",
+        type=int,
+        default=None,
+        help="answers per question (default 1; 5 with --documents)",
     )
     parser.add_argument("--max-answer-length", type=int, default=30, help="in tokens")
     parser.add_argument(
@@ -164,18 +165,10 @@ def check_output_path(path):
 
 
 def _predict_file(args):
-    import keras
-
-    from keras_qa.batching import predict_logits
-    from keras_qa.data import load_examples
-    from keras_qa.evaluation import (
-        answer_or_abstain,
-        decode_with_details,
-        null_odds_of,
-        write_details,
-    )
-    from keras_qa.features import prepare_eval_features
-    from keras_qa.metrics import exact_match, squad_score, squad_version
+    # Imported here, so that --help and argument errors do not wait for Keras.
+    from keras_qa.data.examples import load_examples
+    from keras_qa.evaluation.scoring import answer_examples, write_details
+    from keras_qa.evaluation.squad_metrics import exact_match, squad_score, squad_version
 
     check_output_path(args.output)
     # load_examples refuses empty questions and contexts, naming them.
@@ -183,44 +176,33 @@ def _predict_file(args):
     answerer = cli.load_answerer(args)
     labelled = any(example["answers"]["text"] for example in examples)
     version = squad_version(examples) if labelled else 1
-    abstain = version == 2 or args.handle_impossible_answer
-    doc_stride = answerer.doc_stride if args.doc_stride is None else args.doc_stride
-    texts, decoded, nbest = {}, {}, {}
-    progress = keras.utils.Progbar(len(examples), unit_name="question")
-    for begin in range(0, len(examples), CHUNK):
-        chunk = examples[begin : begin + CHUNK]
-        features = prepare_eval_features(chunk, answerer.tokenizer, answerer.max_length, doc_stride)
-        logits = predict_logits(answerer.model, features, answerer.batch_size)
-        found = decode_with_details(
-            chunk, features, *logits, args.n_best_size, args.max_answer_length, abstain
-        )
-        for collected, part in zip((texts, decoded, nbest), found):
-            collected.update(part)
-        progress.update(begin + len(chunk))
-    predictions, details = texts, {"nbest": nbest, "null_odds": None}
-    if abstain:
-        threshold = args.null_score_diff_threshold
-        threshold = answerer.null_threshold if threshold is None else threshold
-        predictions, _ = answer_or_abstain(examples, texts, decoded, threshold)
-        details["null_odds"] = null_odds_of(decoded)
+    predictions, details = answer_examples(
+        answerer,
+        examples,
+        args.n_best_size,
+        args.max_answer_length,
+        args.doc_stride,
+        abstain=version == 2 or args.handle_impossible_answer,
+        null_threshold=args.null_score_diff_threshold,
+    )
     write_json_atomically(args.output, predictions)
     write_details(os.path.dirname(os.path.abspath(args.output)), details)
     print(f"wrote {len(predictions):,} answers to {args.output}, nbest_predictions.json beside it")
-    scores = None
-    if labelled:
-        odds = details["null_odds"] if version == 2 else None
-        # The predictions as they are (no threshold on top), and the official sweep's best one.
-        scores = squad_score(
-            predictions, examples, version, no_answer_probabilities=odds, no_answer_threshold=math.inf
+    if not labelled:
+        return None
+    odds = details["null_odds"] if version == 2 else None
+    # The predictions as they are (no threshold on top), and the official sweep's best one.
+    scores = squad_score(
+        predictions, examples, version, no_answer_probabilities=odds, no_answer_threshold=math.inf
+    )
+    name = "2.0" if version == 2 else "1.1"
+    print(f"SQuAD v{name}: EM {exact_match(scores):.2f}  F1 {scores['f1']:.2f}")
+    if version == 2:
+        print(
+            f"HasAns F1 {scores.get('HasAns_f1', 0.0):.2f}  NoAns F1 "
+            f"{scores.get('NoAns_f1', 0.0):.2f}; best F1 {scores['best_f1']:.2f} at "
+            f"--null-score-diff-threshold {scores['best_f1_thresh']:.3f}"
         )
-        name = "2.0" if version == 2 else "1.1"
-        print(f"SQuAD v{name}: EM {exact_match(scores):.2f}  F1 {scores['f1']:.2f}")
-        if version == 2:
-            print(
-                f"HasAns F1 {scores.get('HasAns_f1', 0.0):.2f}  NoAns F1 "
-                f"{scores.get('NoAns_f1', 0.0):.2f}; best F1 {scores['best_f1']:.2f} at "
-                f"--null-score-diff-threshold {scores['best_f1_thresh']:.3f}"
-            )
     return scores
 
 

@@ -1,11 +1,11 @@
-"""Serve a trained model over HTTP: a JSON API and a web page (`keras_qa.server`).
+"""Serve a trained model over HTTP: a JSON API and a web page (`keras_qa.serving.app`).
 
     python -m keras_qa.serve --model runs/quickstart [--host 127.0.0.1] [--port 8000]
 
 Needs the `serve` extra (`pip install "keras-qa[serve]"`: FastAPI and uvicorn).
 
 The API (`POST /answer`, `GET /health`, the web page at `GET /`), its error statuses, the queue and the
-per-request budget of model windows are described in `keras_qa.server`. A client that goes away is
+per-request budget of model windows are described in `keras_qa.serving`. A client that goes away is
 logged in one line on stderr.
 """
 
@@ -85,7 +85,7 @@ def build_parser():
 def log_to_stderr():
     """Show the server's log lines (one per client that goes away, at INFO) on standard error,
     as uvicorn shows its own; once, however often it is called."""
-    server_log = logging.getLogger("keras_qa.server")
+    server_log = logging.getLogger("keras_qa.serving")
     if not any(getattr(handler, "keras_qa", False) for handler in server_log.handlers):
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:    %(message)s"))
@@ -99,7 +99,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import uvicorn
 
-    from keras_qa.server import create_app
+    from keras_qa.serving.app import create_app
 
     log_to_stderr()
     with cli.user_errors(parser.prog, args.debug):

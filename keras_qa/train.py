@@ -12,14 +12,15 @@ of `keras_qa.TrainSettings`; a flag left out takes the recipe's value.
 import argparse
 import dataclasses
 
-from keras_qa.allocator import restart_keeping_freed_memory
+from keras_qa.runtime.allocator import restart_keeping_freed_memory
 
 if __name__ == "__main__":
     # First, before Keras and numpy start threads with malloc arenas of their own (see allocator).
     restart_keeping_freed_memory()
 
 from keras_qa import cli  # noqa: E402 (after the restart above)
-from keras_qa.training import RECIPES, TrainSettings, fine_tune, recipe_settings  # noqa: E402
+from keras_qa.training.run import fine_tune  # noqa: E402
+from keras_qa.training.settings import RECIPES, TrainSettings, recipe_settings  # noqa: E402
 
 # The words that mean None for every flag whose setting may be None.
 NONE_WORDS = ("none",)

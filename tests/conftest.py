@@ -92,7 +92,9 @@ def tiny_article_examples(articles, seed=0):
     places = ["paris", "london", "the park", "a big red house", "the city"]
 
     def filler(most):
-        return " ".join(rng.choice(["the", "big", "red", "blue", "mat"]) for _ in range(rng.randint(0, most)))
+        return " ".join(
+            rng.choice(["the", "big", "red", "blue", "mat"]) for _ in range(rng.randint(0, most))
+        )
 
     examples = []
     for article in range(articles):
@@ -116,7 +118,7 @@ def tiny_article_examples(articles, seed=0):
 
 def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
     """`TrainSettings` of a few-second run of the tiny BERT on `tiny_data` ({"train", "eval"} paths)."""
-    from keras_qa.training import TrainSettings
+    from keras_qa.training.settings import TrainSettings
 
     base = dict(
         model=tiny_preset,
@@ -157,3 +159,33 @@ def CrashAt(step):  # noqa: N802 - used like a class
                 raise Crash(f"crash after step {step}")
 
     return _CrashAt()
+
+
+def run_python(code, backend="jax", devices=None, env=None):
+    """Run `code` in a fresh interpreter (a backend and a device count are fixed at start)."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "KERAS_BACKEND": backend, **(env or {})}
+    if devices:
+        environment["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    return subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300
+    )
+
+
+# Texts of many scripts, for comparing tokenizers with their references.
+MULTILINGUAL = [
+    "Café crème brûlée, naïve façade — ÀÉÎÕÜ ñ ç",
+    "Straße ＦＵＬＬＷＩＤＴＨ e\u0301 İstanbul ΣΑΣ",
+    "Москва́ — столица России.",
+    "مرحبا بالعالم",
+    "नमस्ते दुनिया",
+    "한국어 텍스트",
+    "日本語のテキスト、カタカナ 東京",
+    "emoji 😀 👩‍👩‍👧 👍🏽 🇫🇷 end",
+    "a\u200db soft\u00adhyphen tab\tnew\nline",
+    "$100 + 5^2 = `x` ~y @z #tag (1990s) U.S.A.",
+    "   leading and  repeated   spaces ",
+]

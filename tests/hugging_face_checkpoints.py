@@ -20,7 +20,7 @@ VOCABULARY_SIZE = 1500
 
 @functools.lru_cache(maxsize=1)
 def _training_text():
-    from keras_qa.data import load_examples
+    from keras_qa.data.examples import load_examples
 
     examples = load_examples("bundled", split="train")
     contexts = sorted({example["context"] for example in examples})
@@ -43,7 +43,9 @@ def _byte_level_bpe(special_tokens):
     )
     tokenizer.train_from_iterator(_training_text(), trainer)
     model = json.loads(tokenizer.to_str())["model"]
-    merges = [tuple(merge.split(" ") if isinstance(merge, str) else merge) for merge in model["merges"]]
+    merges = [
+        tuple(merge.split(" ") if isinstance(merge, str) else merge) for merge in model["merges"]
+    ]
     return model["vocab"], merges
 
 
@@ -124,16 +126,23 @@ def _pipeline_for_transformers_4(architecture, vocabulary):
     tokenizer.decoder = decoders.Metaspace(prepend_scheme="always")
     if architecture == "xlm-roberta":
         tokenizer.post_processor = processors.TemplateProcessing(
-            single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+            single="<s> $A </s>",
+            pair="<s> $A </s> </s> $B </s>",
             special_tokens=[("<s>", 0), ("</s>", 2)],
         )
         return tokenizer
-    tokenizer.normalizer = normalizers.Sequence([
-        normalizers.Replace("``", '"'), normalizers.Replace("''", '"'), normalizers.NFKD(),
-        normalizers.StripAccents(), normalizers.Lowercase(),
-    ])
+    tokenizer.normalizer = normalizers.Sequence(
+        [
+            normalizers.Replace("``", '"'),
+            normalizers.Replace("''", '"'),
+            normalizers.NFKD(),
+            normalizers.StripAccents(),
+            normalizers.Lowercase(),
+        ]
+    )
     tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        single="[CLS]:0 $A:0 [SEP]:0",
+        pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
         special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
     )
     return tokenizer
@@ -157,8 +166,13 @@ def _config(architecture, tokenizer, changes):
         return transformers.BertConfig(**size)
     if architecture == "distilbert":
         return transformers.DistilBertConfig(
-            vocab_size=size["vocab_size"], dim=32, n_layers=2, n_heads=2, hidden_dim=64,
-            initializer_range=0.2, max_position_embeddings=POSITIONS,
+            vocab_size=size["vocab_size"],
+            dim=32,
+            n_layers=2,
+            n_heads=2,
+            hidden_dim=64,
+            initializer_range=0.2,
+            max_position_embeddings=POSITIONS,
         )
     if architecture == "albert":
         return transformers.AlbertConfig(embedding_size=16, **size)
@@ -166,7 +180,10 @@ def _config(architecture, tokenizer, changes):
     # real checkpoints (and KerasHub) use this LayerNorm epsilon, not the config class's default.
     size["max_position_embeddings"] = POSITIONS + 2
     size["layer_norm_eps"] = 1e-5
-    config_class = {"roberta": transformers.RobertaConfig, "xlm-roberta": transformers.XLMRobertaConfig}
+    config_class = {
+        "roberta": transformers.RobertaConfig,
+        "xlm-roberta": transformers.XLMRobertaConfig,
+    }
     return config_class[architecture](bos_token_id=0, eos_token_id=2, **size)
 
 

@@ -10,6 +10,8 @@ import sys
 import keras
 import pytest
 
+from keras_qa.answering.answerer import QuestionAnswerer
+from keras_qa.checkpoints.saving import read_config
 from keras_qa.cli import (
     add_model_arguments,
     default_compilation_cache,
@@ -17,8 +19,6 @@ from keras_qa.cli import (
     use_compilation_cache,
 )
 from keras_qa.errors import SettingsError
-from keras_qa.pipeline import QuestionAnswerer
-from keras_qa.saving import read_config
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 IMPORT_CLI = (

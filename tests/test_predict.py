@@ -129,7 +129,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_answering(
 def test_a_bundled_split_can_be_scored(tiny_trained_model, tmp_path, capsys, monkeypatch):
     import numpy as np
 
-    import keras_qa.batching
+    import keras_qa.evaluation.scoring
 
     windows = []
 
@@ -138,10 +138,12 @@ def test_a_bundled_split_can_be_scored(tiny_trained_model, tmp_path, capsys, mon
         logits = np.zeros(features["token_ids"].shape, np.float32)
         return logits, logits
 
-    monkeypatch.setattr(keras_qa.batching, "predict_logits", predict_logits)
+    monkeypatch.setattr(keras_qa.evaluation.scoring, "predict_logits", predict_logits)
     output = tmp_path / "long.json"
-    main(["--model", tiny_trained_model, "--squad-file", "bundled", "--split", "eval-long"]
-         + ["--output", str(output)])
+    main(
+        ["--model", tiny_trained_model, "--squad-file", "bundled", "--split", "eval-long"]
+        + ["--output", str(output)]
+    )
     long = keras_qa.load_examples("bundled", split="eval-long")
     predictions = json.loads(output.read_text())
     assert set(predictions) == {e["id"] for e in long}
@@ -167,7 +169,9 @@ def test_one_question_over_many_document_files(tiny_trained_model, tmp_path, cap
     assert 1 <= len(answers) <= 5 and all(a["file"] == str(paths[a["document"]]) for a in answers)
     (tmp_path / "latin-1.txt").write_bytes("caf\xe9".encode("latin-1"))
     with pytest.raises(SystemExit):
-        main(["--model", tiny_trained_model, *question, "--documents", str(tmp_path / "latin-1.txt")])
+        main(
+            ["--model", tiny_trained_model, *question, "--documents", str(tmp_path / "latin-1.txt")]
+        )
     assert "latin-1.txt: not UTF-8 text" in capsys.readouterr().err
 
 
@@ -180,8 +184,19 @@ def test_a_squad_v2_file_writes_null_odds_and_takes_the_threshold(tiny_trained_m
     found = {}
     for threshold in ("-1e9", "1e9"):
         output = tmp_path / threshold / "answers.json"
-        main(["--model", tiny_trained_model, "--squad-file", str(path), "--output", str(output),
-              f"--null-score-diff-threshold={threshold}", "--n-best-size", "3"])
+        main(
+            [
+                "--model",
+                tiny_trained_model,
+                "--squad-file",
+                str(path),
+                "--output",
+                str(output),
+                f"--null-score-diff-threshold={threshold}",
+                "--n-best-size",
+                "3",
+            ]
+        )
         found[threshold] = json.loads(output.read_text())
         odds = json.loads((output.parent / "null_odds.json").read_text())
         nbest = json.loads((output.parent / "nbest_predictions.json").read_text())

@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from keras_qa.serve import build_parser, log_to_stderr, main
-from keras_qa.server import create_app
+from keras_qa.serving.app import create_app
 
 FLAGS = (
     "--model",
@@ -81,7 +81,7 @@ def test_main_serves_the_loaded_answerer_with_the_flags(monkeypatch):
     uvicorn = pytest.importorskip("uvicorn")
     import keras_qa.cli
     import keras_qa.serve
-    import keras_qa.server
+    import keras_qa.serving.app
 
     calls = {}
     answerer = object()
@@ -99,7 +99,7 @@ def test_main_serves_the_loaded_answerer_with_the_flags(monkeypatch):
 
     monkeypatch.setattr(keras_qa.cli, "load_answerer", fake_load)
     monkeypatch.setattr(keras_qa.serve, "log_to_stderr", lambda: calls.setdefault("log", True))
-    monkeypatch.setattr(keras_qa.server, "create_app", fake_create_app)
+    monkeypatch.setattr(keras_qa.serving.app, "create_app", fake_create_app)
     monkeypatch.setattr(uvicorn, "run", fake_run)
     main(
         "--model runs/x --batch-size 3 --dtype float32 --host 0.0.0.0 --port 9002 "
@@ -123,7 +123,7 @@ def test_main_serves_the_loaded_answerer_with_the_flags(monkeypatch):
 
 
 def test_the_server_log_goes_to_stderr_once(capsys):
-    server_log = logging.getLogger("keras_qa.server")
+    server_log = logging.getLogger("keras_qa.serving")
     handlers, level = list(server_log.handlers), server_log.level
     try:
         log_to_stderr()

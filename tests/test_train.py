@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from keras_qa.train import build_parser, settings_from_args
-from keras_qa.training import TrainSettings
+from keras_qa.training.settings import TrainSettings
 
 
 def test_no_arguments_is_the_quickstart():
@@ -63,7 +63,9 @@ def test_every_flag_reaches_its_setting():
         if field.type is bool:
             assert getattr(settings_from_args([flag]), field.name) is True
             continue
-        kind = next(k for k in (int, float, str) if k in getattr(field.type, "__args__", (field.type,)))
+        kind = next(
+            k for k in (int, float, str) if k in getattr(field.type, "__args__", (field.type,))
+        )
         text = field.metadata.get("choices", (values[kind],))[0]
         assert getattr(settings_from_args([flag, text]), field.name) == kind(text)
 
@@ -82,8 +84,20 @@ def keras_io_run(model, data_file, output_dir):
     from keras_qa.train import main
 
     main(
-        ["--recipe", "keras-io", "--model", model, "--train-data", data_file,
-         "--eval-data", data_file, "--output-dir", str(output_dir), "--checkpoint-every", "0"]
+        [
+            "--recipe",
+            "keras-io",
+            "--model",
+            model,
+            "--train-data",
+            data_file,
+            "--eval-data",
+            data_file,
+            "--output-dir",
+            str(output_dir),
+            "--checkpoint-every",
+            "0",
+        ]
     )
     return json.loads((output_dir / "metrics.json").read_text())
 
@@ -93,7 +107,7 @@ def check_trained_distilbert(output_dir, tmp_path):
     import keras_hub
 
     import keras_qa
-    from keras_qa.pipeline import QuestionAnswerer
+    from keras_qa.answering.answerer import QuestionAnswerer
 
     model, _, config = keras_qa.load_trained_model(str(output_dir))
     assert isinstance(model.backbone, keras_hub.models.DistilBertBackbone)
@@ -130,7 +144,11 @@ def test_the_keras_io_recipe_trains_a_hugging_face_distilbert_qa_checkpoint(
     checkpoint = tmp_path / "checkpoint"
     transformers.BertTokenizerFast(str(tmp_path / "vocab.txt")).save_pretrained(checkpoint)
     config = transformers.DistilBertConfig(
-        vocab_size=len(vocabulary), dim=32, n_layers=2, n_heads=2, hidden_dim=64,
+        vocab_size=len(vocabulary),
+        dim=32,
+        n_layers=2,
+        n_heads=2,
+        hidden_dim=64,
         max_position_embeddings=512,
     )
     transformers.DistilBertForQuestionAnswering(config).save_pretrained(checkpoint)

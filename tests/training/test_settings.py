@@ -1,0 +1,27 @@
+import pytest
+
+from keras_qa.errors import SettingsError
+from keras_qa.training.settings import TrainSettings, check_settings, recipe_settings
+
+
+def test_recipes():
+    assert recipe_settings() == TrainSettings()
+    keras_io = recipe_settings("keras-io")
+    assert (
+        keras_io.model,
+        keras_io.train_data,
+        keras_io.learning_rate,
+        keras_io.batch_size,
+        keras_io.epochs,
+        keras_io.max_length,
+        keras_io.doc_stride,
+        keras_io.weight_decay,
+    ) == ("distil_bert_base_en", "squad", 5e-5, 32, 1, 384, 128, 0.0)
+    with pytest.raises(ValueError, match="Unknown recipe"):
+        recipe_settings("fast")
+
+
+def test_every_problem_is_named_at_once():
+    with pytest.raises(SettingsError) as raised:
+        check_settings(TrainSettings(epochs=0, batch_size=-2, n_best=0))
+    assert str(raised.value).count(" must be ") == 3

@@ -29,7 +29,7 @@ def install(session, *extras):
 @nox.session
 @nox.parametrize("backend", BACKENDS)
 def tests(session, backend):
-    """Run the test suite and the docstring examples on one Keras backend."""
+    """Run the test suite, the docstring examples and the docs' examples on one Keras backend."""
     session.install(TORCH)  # the reference of the Hugging Face interop tests, CPU build
     install(session, "dev", "serve", "browser", "onnx", "interop")
     session.run(
@@ -38,6 +38,12 @@ def tests(session, backend):
         env={"KERAS_BACKEND": backend, **QUIET_TENSORFLOW},
     )
     if backend == "jax" and not session.posargs:
+        # The Keras classes' harness on the third backend (the whole suite runs on the two above).
+        session.run(
+            "pytest",
+            "tests/test_keras_classes.py",
+            env={"KERAS_BACKEND": "torch", **QUIET_TENSORFLOW},
+        )
         session.notify("pipeline_parity")
 
 

@@ -1,7 +1,7 @@
 import os
 
 import pytest
-from keras_qa.training.run.reports import plot_history, summary
+from keras_qa.training.reports import plot_history, summary
 
 from keras_qa.evaluation.squad_metrics import squad_score
 from tests.conftest import make_example

@@ -68,6 +68,7 @@ def fine_tune(settings, verbose=1, callbacks=()):
         callbacks: more Keras callbacks for `fit` (TensorBoard, early stopping, ...).
 
     Example:
+    >>> from keras_qa import TrainSettings
     >>> settings = TrainSettings(model=tiny_preset, train_data=tiny_data, eval_data=tiny_data,
     ...     max_length=48, doc_stride=16, learning_rate=3e-3, bucket_width=16,
     ...     output_dir=os.path.join(scratch_dir, "run"))

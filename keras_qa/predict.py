@@ -60,6 +60,19 @@ def build_parser():
         help="answers per question (default 1; 5 with --documents)",
     )
     parser.add_argument("--max-answer-length", type=int, default=30, help="in tokens")
+    _add_squad_file_arguments(parser)
+    parser.add_argument("--doc-stride", type=int, default=None, help="default: the model's")
+    parser.add_argument(
+        "--handle-impossible-answer",
+        action="store_true",
+        help='let "no answer" compete (SQuAD v2.0 files); it is returned as ""',
+    )
+    return parser
+
+
+def _add_squad_file_arguments(parser):
+    """The flags that only --squad-file reads: the n-best size, the no-answer threshold and
+    --overwrite."""
     parser.add_argument(
         "--n-best-size",
         type=int,
@@ -75,13 +88,12 @@ def build_parser():
         "null score beats the best span's by more than this (default: the model's own, saved by "
         "training on SQuAD v2.0 data, else 0); null_odds.json is written beside --output",
     )
-    parser.add_argument("--doc-stride", type=int, default=None, help="default: the model's")
     parser.add_argument(
-        "--handle-impossible-answer",
+        "--overwrite",
         action="store_true",
-        help='let "no answer" compete (SQuAD v2.0 files); it is returned as ""',
+        help="with --squad-file: replace --output and the files beside it if they exist (without "
+        "it they are refused before any work)",
     )
-    return parser
 
 
 def main(argv=None):
@@ -152,11 +164,22 @@ def _answer_one(args, options, parser):
     return result
 
 
-def check_output_path(path):
-    """Make sure `path` can be written before any work: its folder is created, a folder is refused."""
+def check_output_path(path, overwrite=False, beside=()):
+    """Make sure `path` can be written before any work: its folder is created, a folder is refused,
+    and so is an existing file it or the files `beside` it would replace, unless `overwrite`."""
     if os.path.isdir(path):
         raise SettingsError(f"--output {path} is a directory; name the file to write")
     folder = os.path.dirname(os.path.abspath(path))
+    existing = [
+        file
+        for file in (path, *(os.path.join(folder, name) for name in beside))
+        if os.path.exists(file)
+    ]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"--output {path}: {existing[0]} exists; choose another --output, or pass --overwrite "
+            "to replace it"
+        )
     try:
         ensure_writable_directory(folder)
     except OSError as error:
@@ -167,10 +190,10 @@ def check_output_path(path):
 def _predict_file(args):
     # Imported here, so that --help and argument errors do not wait for Keras.
     from keras_qa.data.examples import load_examples
-    from keras_qa.evaluation.scoring import answer_examples, write_details
+    from keras_qa.evaluation.scoring import DETAIL_FILES, answer_examples, write_details
     from keras_qa.evaluation.squad_metrics import exact_match, squad_score, squad_version
 
-    check_output_path(args.output)
+    check_output_path(args.output, args.overwrite, beside=DETAIL_FILES)
     # load_examples refuses empty questions and contexts, naming them.
     examples = load_examples(args.squad_file, split=args.split)
     answerer = cli.load_answerer(args)

@@ -204,3 +204,23 @@ def test_a_squad_v2_file_writes_null_odds_and_takes_the_threshold(tiny_trained_m
         assert all(1 <= len(entries) <= 4 for entries in nbest.values())
     assert all(answer == "" for answer in found["-1e9"].values())  # "no answer" always wins
     assert all(answer != "" for answer in found["1e9"].values())  # never
+
+
+def test_existing_predictions_are_refused_unless_overwrite(tiny_trained_model, tmp_path, capsys):
+    examples = tiny_squad_examples(4, seed=2)
+    data = tmp_path / "questions.jsonl"
+    data.write_text("\n".join(json.dumps(e) for e in examples))
+    command = ["--model", tiny_trained_model, "--squad-file", str(data)]
+    for existing in ("predictions.json", "nbest_predictions.json"):
+        folder = tmp_path / existing.split(".")[0]
+        folder.mkdir()
+        (folder / existing).write_text('{"kept": true}')
+        with pytest.raises(SystemExit) as raised:
+            main(command + ["--output", str(folder / "predictions.json")])
+        assert raised.value.code == 2
+        error = capsys.readouterr().err
+        assert f"{folder / existing} exists" in error and "--overwrite" in error
+        assert json.loads((folder / existing).read_text()) == {"kept": True}
+    output = tmp_path / "predictions" / "predictions.json"
+    main(command + ["--output", str(output), "--overwrite"])
+    assert set(json.loads(output.read_text())) == {e["id"] for e in examples}

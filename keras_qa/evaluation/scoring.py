@@ -153,14 +153,18 @@ def answer_examples(
     return predictions, details
 
 
+# run_qa.py's names of the files `write_details` writes beside the predictions.
+DETAIL_FILES = ("nbest_predictions.json", "null_odds.json")
+
+
 def write_details(directory, details):
-    """`nbest_predictions.json` and, for SQuAD v2.0, `null_odds.json` (run_qa.py's names) into
+    """`nbest_predictions.json` and, for SQuAD v2.0, `null_odds.json` (`DETAIL_FILES`) into
     `directory`, each written atomically."""
-    write_json_atomically(os.path.join(directory, "nbest_predictions.json"), details["nbest"])
+    write_json_atomically(os.path.join(directory, DETAIL_FILES[0]), details["nbest"])
     if details["null_odds"] is not None:
         # A question with no span at all has infinite null odds; JSON has no infinity.
         odds = {qid: max(-1e30, min(1e30, value)) for qid, value in details["null_odds"].items()}
-        write_json_atomically(os.path.join(directory, "null_odds.json"), odds)
+        write_json_atomically(os.path.join(directory, DETAIL_FILES[1]), odds)
 
 
 class EpochEvaluation(keras.callbacks.Callback):

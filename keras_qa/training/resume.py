@@ -21,6 +21,8 @@ from keras_qa.runtime.distribution import without_distribution
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
 WEIGHTS_PATTERN = "weights-{step}.weights.h5"
+# Settings that say how this run starts, not what it trains: a resumed run may change them.
+RUN_ONLY_SETTINGS = ("resume", "output_dir", "overwrite")
 # What a state must hold, and the type of each.
 STATE_FIELDS = {
     "epoch": int,
@@ -102,7 +104,7 @@ def _check_state(state, path, settings):
     differing = {
         key: (saved.get(key), value)
         for key, value in settings.items()
-        if key not in ("resume", "output_dir") and saved.get(key) != value
+        if key not in RUN_ONLY_SETTINGS and saved.get(key) != value
     }
     if differing:
         raise CheckpointError(

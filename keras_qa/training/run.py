@@ -27,6 +27,7 @@ import keras
 
 from keras_qa.checkpoints.loading import load_backbone, load_trained_span_head
 from keras_qa.checkpoints.saving import save_trained_model, update_config
+from keras_qa.checkpoints.sources import CONFIG_FILE, is_trained_model
 from keras_qa.errors import SettingsError
 from keras_qa.evaluation.scoring import EpochEvaluation, evaluate_answers, write_details
 from keras_qa.files import ensure_writable_directory, write_json_atomically
@@ -93,7 +94,7 @@ def _fine_tune(settings, verbose, callbacks):
     writer = writes_files()
     settings_dict = dataclasses.asdict(settings)
     if writer:
-        _prepare_output_dir(settings.output_dir)
+        _prepare_output_dir(settings.output_dir, settings.overwrite)
     saved_state = state_to_resume(settings.output_dir, settings_dict, settings.resume)
     if verbose and distribution["kind"] == "data":
         print(_distribution_line(distribution), flush=True)
@@ -142,10 +143,16 @@ def _train(settings, settings_dict, saved_state, callbacks, verbose):
     return data, model, state, throughput
 
 
-def _prepare_output_dir(path):
-    """Create the output directory, or refuse one that cannot take the run's files."""
+def _prepare_output_dir(path, overwrite):
+    """Create the output directory, or refuse one that cannot take the run's files, or that holds a
+    trained model the run would replace (unless `overwrite`)."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise SettingsError(f"--output-dir {path} is a file, not a directory")
+    if is_trained_model(path) and not overwrite:
+        raise FileExistsError(
+            f"--output-dir {path} holds a trained model ({CONFIG_FILE}); choose another "
+            "--output-dir, or pass --overwrite to replace it"
+        )
     try:
         ensure_writable_directory(path)
     except OSError as error:

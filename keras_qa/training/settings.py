@@ -87,6 +87,11 @@ class TrainSettings:
     resume: bool = setting(
         False, "continue the unfinished run in --output-dir from its last checkpoint"
     )
+    overwrite: bool = setting(
+        False,
+        "replace the trained model already in --output-dir (without it, a folder that holds one "
+        "is refused)",
+    )
     checkpoint_every: int = setting(200, "also checkpoint every N steps (0: epoch ends only)")
     bucket_width: int | None = setting(
         BUCKET_WIDTH, "pad batches to multiples of this many tokens; none pads to --max-length"

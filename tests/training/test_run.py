@@ -1,6 +1,8 @@
+import dataclasses
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -229,6 +231,24 @@ def test_an_output_dir_that_is_a_file_or_not_writable_is_refused(
             fine_tune(tiny_settings(tiny_preset, tiny_data, read_only), verbose=0)
     finally:
         read_only.chmod(0o700)
+
+
+def test_a_trained_model_in_the_output_dir_is_kept_unless_overwrite(
+    tiny_preset, tiny_data, tiny_trained_model, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_trained_model, run)
+    before = {name.name: name.read_bytes() for name in run.iterdir() if name.is_file()}
+    settings = tiny_settings(tiny_preset, tiny_data, run, eval_data=None)
+    with pytest.raises(FileExistsError, match="holds a trained model.*--overwrite"):
+        fine_tune(settings, verbose=0)
+    assert {name: (run / name).read_bytes() for name in before} == before
+    command = [sys.executable, "-m", "keras_qa.train", "--output-dir", str(run), "--epochs", "1"]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 2  # the error and the --debug hint
+    fine_tune(dataclasses.replace(settings, overwrite=True), verbose=0)
+    assert (run / "model.keras").read_bytes() != before["model.keras"]
 
 
 def test_a_diverged_run_saves_no_model(tiny_preset, tiny_data, tmp_path):

@@ -15,6 +15,7 @@ as the pipeline does. Within one window both give the same order.
 """
 
 import math
+import numbers
 
 import numpy as np
 
@@ -58,12 +59,21 @@ class QuestionAnswerer:
     def __init__(
         self, model, tokenizer, max_length=384, doc_stride=128, batch_size=32, null_threshold=0.0
     ):
+        for name, value, least in (
+            ("max_length", max_length, 1),
+            ("doc_stride", doc_stride, 0),
+            ("batch_size", batch_size, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
+        if not _is_finite_number(null_threshold):
+            raise ValueError(f"null_threshold must be a finite number; got {null_threshold!r}")
         self.model = model
         self.null_threshold = float(null_threshold)
         self.tokenizer = tokenizer
-        self.max_length = int(max_length)
-        self.doc_stride = int(doc_stride)
-        self.batch_size = int(batch_size)
+        self.max_length, self.doc_stride, self.batch_size = map(
+            int, (max_length, doc_stride, batch_size)
+        )
 
     @classmethod
     def from_pretrained(cls, path, batch_size=32, dtype="auto"):
@@ -177,6 +187,10 @@ class QuestionAnswerer:
         """
         questions, documents = _question_over_documents(question, documents)
         _check_counts(top_k, max_answer_length)
+        if score_threshold is not None and not _is_finite_number(score_threshold):
+            raise ValueError(
+                f"score_threshold must be a finite number or None; got {score_threshold!r}"
+            )
         features = self._features(questions, documents, doc_stride)
         scores = self._score_windows(features, len(questions), "null_relative")
         _, found = self._distinct_answers(
@@ -242,7 +256,9 @@ class QuestionAnswerer:
                 )
                 for index, text in enumerate(texts)
             ]
-            more_exist = np.isfinite(spans["score"]).all(axis=1)
+            # Fewer columns than asked for: every candidate span is already there.
+            complete = spans["score"].shape[1] < count
+            more_exist = np.isfinite(spans["score"]).all(axis=1) & (not complete)
             if not any(len(a) < top_k and more for a, more in zip(found, more_exist)):
                 return spans, [answers[:top_k] for answers in found]
             count *= 4
@@ -304,6 +320,10 @@ def _question_over_documents(question, documents):
     except (TypeError, ValueError) as error:
         raise type(error)(str(error).replace("context", "document")) from None
     return questions, documents
+
+
+def _is_finite_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_counts(top_k, max_answer_length):

@@ -204,6 +204,13 @@ def _parameters(kwargs):
         raise ValueError(
             f"max_answer_len parameter should be >= 1 (got {parameters['max_answer_len']}"
         )
+    # transformers fails on these later, or (batch_size 0) reads them as "the default": say so now.
+    for name, least in (("max_seq_len", 1), ("batch_size", 1), ("doc_stride", 0)):
+        value = parameters.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+        if value is not None and value < least:
+            raise ValueError(f"{name} parameter should be >= {least} (got {value})")
     return parameters
 
 

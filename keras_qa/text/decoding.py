@@ -23,8 +23,10 @@ from keras_qa.text.layouts import CLS_INDEX
 # "not here"); "window_softmax", log-probabilities over each window's context tokens and [CLS] (the
 # question-answering pipeline's score).
 WINDOW_SCORES = ("raw", "null_relative", "window_softmax")
-# Windows whose span candidates are paired at once (bounds the decoder's memory on large eval sets).
+# Windows whose span candidates are paired at once (bounds the decoder's memory on large eval sets),
+# fewer when each window pairs more than the default 20 x 20 candidates.
 WINDOW_CHUNK = 8192
+PAIRS_PER_CHUNK = WINDOW_CHUNK * 20 * 20
 
 
 def decode_spans(
@@ -39,12 +41,13 @@ def decode_spans(
         num_examples: how many examples the features cover (default: the largest example index + 1).
         n_best: how many start and how many end positions of each window are paired.
         max_answer_length: the longest answer, in tokens.
-        top_k: how many spans to keep per example.
+        top_k: how many spans to keep per example; no more columns are made than there are span
+            candidates over all windows, so a huge `top_k` costs no more memory than the windows.
 
     Returns:
-        A dict of arrays with a leading `(num_examples, top_k)` shape: `score` (-inf where there is no
-        candidate), `start_char`, `end_char` (-1 where none), `window`, `start_token`, `end_token`;
-        and `null_score` of shape `(num_examples,)`.
+        A dict of arrays with a leading `(num_examples, min(top_k, candidates))` shape: `score`
+        (-inf where there is no candidate), `start_char`, `end_char` (-1 where none), `window`,
+        `start_token`, `end_token`; and `null_score` of shape `(num_examples,)`.
     """
     if "offsets" not in features or "example_index" not in features:
         raise ValueError(
@@ -69,14 +72,16 @@ def decode_spans(
     # Windows are paired in chunks: the (windows, n_best, n_best) pair arrays of a large eval set at
     # once would take gigabytes.
     parts = []
-    for begin in range(0, max(windows, 1), WINDOW_CHUNK):
-        rows = slice(begin, begin + WINDOW_CHUNK)
+    chunk = max(1, min(WINDOW_CHUNK, PAIRS_PER_CHUNK // min(n_best, max(length, 1)) ** 2))
+    for begin in range(0, max(windows, 1), chunk):
+        rows = slice(begin, begin + chunk)
         part = _window_candidates(
             start_logits[rows], end_logits[rows], offsets[rows], n_best, max_answer_length, top_k
         )
         part["window"] += begin
         parts.append(part)
     candidates = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    top_k = max(1, min(top_k, len(candidates["score"])))
     result = _best_per_example(candidates, example_index, num_examples, top_k)
     null_score = np.full(num_examples, np.inf, dtype=np.float32)
     np.minimum.at(null_score, example_index, start_logits[:, CLS_INDEX] + end_logits[:, CLS_INDEX])
@@ -102,7 +107,8 @@ def _window_candidates(start_logits, end_logits, offsets, n_best, max_answer_len
     valid = (span_length >= 1) & (span_length <= max_answer_length) & np.isfinite(score)
     score = np.where(valid, score, -np.inf).reshape(windows, n * n)
 
-    k = min(top_k, n * n)
+    # A window has at most `max_answer_length` valid spans per start.
+    k = min(top_k, n * n, n * max_answer_length)
     pair = _top_indices(score, k)
     window = np.repeat(np.arange(windows), k)
     start_token = np.take_along_axis(start_index, pair // n, axis=1).reshape(-1)

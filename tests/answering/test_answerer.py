@@ -1,4 +1,5 @@
 import math
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -199,6 +200,25 @@ def test_top_k_answers_are_sorted_by_score_and_never_end_before_they_start(token
     assert all(len(r["answer"].split()) <= 3 for r in short)
 
 
+def test_a_huge_top_k_returns_every_span_in_bounded_memory(tokenizer):
+    context = "paris is the capital of france . london is the capital of england ."
+    answerer = keyword_answerer(tokenizer, {"paris": 4.0}, {"france": 3.0})
+    every_span = answerer("what is the capital?", context, top_k=100_000, align_to_words=False)
+    tracemalloc.start()
+    try:
+        results = answerer("what is the capital?", context, top_k=10**8, align_to_words=False)
+        answers = answerer.read("what is the capital?", [context, context], top_k=10**8)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+    # Every span of at most 30 tokens inside the context's 14 tokens, once each, best first.
+    tokens = 14
+    assert len(results) == len(every_span) == sum(min(30, tokens - i) for i in range(tokens))
+    assert results[0]["answer"] == "paris is the capital of france"
+    assert len(answers) == 2 * len(results) and answers[0]["answer"] == results[0]["answer"]
+
+
 def test_a_batch_equals_one_by_one_and_shares_model_calls(tokenizer):
     answerer = keyword_answerer(
         tokenizer, {"paris": 5.0, "london": 4.0}, {"paris": 5.0, "london": 4.0}
@@ -327,3 +347,17 @@ def test_the_no_answer_threshold_decides_when_no_answer_may_compete(tokenizer):
         answerer.null_threshold = threshold
         assert answerer("where?", context, handle_impossible_answer=True)["answer"] == expected
         assert answerer("where?", context)["answer"] == "paris"  # only when asked for
+
+
+def test_numbers_that_cannot_work_are_refused_not_taken_as_defaults(tokenizer):
+    model = KeywordModel(tokenizer, {"paris": 1.0}, {"paris": 1.0})
+    for option in ({"batch_size": 0}, {"max_length": 0}, {"doc_stride": -1}, {"batch_size": 2.5}):
+        with pytest.raises(ValueError, match=f"{next(iter(option))} must be an integer"):
+            QuestionAnswerer(model, tokenizer, **{"max_length": 48, "doc_stride": 16, **option})
+    with pytest.raises(ValueError, match="null_threshold must be a finite number"):
+        QuestionAnswerer(model, tokenizer, max_length=48, doc_stride=16, null_threshold=math.nan)
+    answerer = QuestionAnswerer(model, tokenizer, max_length=48, doc_stride=16)
+    for threshold in (math.nan, math.inf, "0.5"):
+        with pytest.raises(ValueError, match="score_threshold must be a finite number"):
+            answerer.read("where?", ["paris is big ."], score_threshold=threshold)
+    assert answerer.read("where?", ["paris is big ."], score_threshold=0.0)

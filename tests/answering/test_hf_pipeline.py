@@ -102,6 +102,12 @@ def test_bad_parameters_raise_the_pipelines_errors(qa):
         qa(question="q", context=CONTEXT, max_seq_len=32, doc_stride=40)
     with pytest.raises(TypeError, match="unknown parameter 'temperature'"):
         qa(question="q", context=CONTEXT, temperature=0.5)
+    # Zero is not "the default" (batch_size) nor a window length that can work (max_seq_len).
+    for name, value in (("max_seq_len", 0), ("batch_size", 0), ("doc_stride", -1)):
+        with pytest.raises(ValueError, match=f"{name} parameter should be >="):
+            qa(question="q", context=CONTEXT, **{name: value})
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        qa(question="q", context=CONTEXT, batch_size=2.0)
 
 
 def test_keras_qa_names_are_aliases_and_defaults_can_be_set(qa, tiny_trained_model):

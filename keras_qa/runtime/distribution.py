@@ -4,6 +4,8 @@ tf.distribute on TensorFlow)."""
 
 import contextlib
 import os
+import socket
+import time
 import warnings
 
 import keras
@@ -22,6 +24,8 @@ JOB_VARIABLES = (
     "KERAS_DISTRIBUTION_NUM_PROCESSES",
     "KERAS_DISTRIBUTION_PROCESS_ID",
 )
+# How long a process other than the first waits for the job's coordinator to listen.
+JOB_WAIT_VARIABLE = "KERAS_QA_JOB_WAIT_SECONDS"
 
 
 def plan_distribution(distribute, batch_size):
@@ -122,6 +126,7 @@ def _devices_to_distribute_over(distribute, job):
 def _join_jax_job(job):
     """Join the job the `KERAS_DISTRIBUTION_*` variables describe (before any JAX computation:
     the other processes' devices then join this one's)."""
+    _check_coordinator(os.environ)
     try:
         keras.distribution.initialize()
     except (ValueError, RuntimeError) as error:
@@ -131,6 +136,52 @@ def _join_jax_job(job):
             "KERAS_DISTRIBUTION_NUM_PROCESSES and its own KERAS_DISTRIBUTION_PROCESS_ID (on a "
             "TPU VM slice JAX finds the address and the id itself)"
         ) from error
+
+
+def _check_coordinator(environment):
+    """Refuse a coordinator address that cannot work, and, in a process other than the first, wait
+    for the coordinator to listen (at most `$KERAS_QA_JOB_WAIT_SECONDS`, 300 by default): JAX
+    would wait as long and then abort the process with no word of the address."""
+    addresses = environment.get(JOB_VARIABLES[0], "").strip()
+    if not addresses:
+        return  # a TPU VM slice: JAX finds the coordinator itself
+    coordinator = addresses.split(",")[0].strip()
+    host, _, port = coordinator.rpartition(":")
+    host = host.strip("[]")  # an IPv6 address is written [::1]:1234
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise SettingsError(
+            f"{JOB_VARIABLES[0]}={addresses!r}: the coordinator's address must be host:port, with "
+            "a port from 1 to 65535"
+        )
+    try:
+        socket.getaddrinfo(host, int(port))
+    except (socket.gaierror, UnicodeError) as error:
+        raise SettingsError(
+            f"{JOB_VARIABLES[0]}={addresses!r}: the host {host!r} cannot be resolved ({error})"
+        ) from error
+    if environment.get(JOB_VARIABLES[2], "0").strip() not in ("", "0"):
+        wait = environment.get(JOB_WAIT_VARIABLE, "300")
+        try:
+            seconds = float(wait)
+        except ValueError:
+            raise SettingsError(f"{JOB_WAIT_VARIABLE}={wait!r}: not a number of seconds") from None
+        _wait_for_coordinator(host, int(port), seconds)
+
+
+def _wait_for_coordinator(host, port, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=min(5.0, max(seconds, 0.1))).close()
+            return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise SettingsError(
+                    f"the job's coordinator at {host}:{port} ({JOB_VARIABLES[0]}) did not answer "
+                    f"in {seconds:g} s ({error}); start process 0 there first, or wait longer "
+                    f"with {JOB_WAIT_VARIABLE}"
+                ) from error
+            time.sleep(0.5)
 
 
 def _tensorflow_devices():

@@ -1,4 +1,5 @@
 import json
+import socket
 
 import pytest
 
@@ -59,3 +60,40 @@ def test_tensorflow_mirrors_over_its_devices_and_refuses_several_processes():
     )
     assert "several TensorFlow processes or hosts is not supported" in several.stderr
     assert "use KERAS_BACKEND=jax" in several.stderr
+
+
+JOB = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("garbage:99999", "a port from 1 to 65535"),
+        ("garbage", "must be host:port"),
+        ("127.0.0.1:-3", "a port from 1 to 65535"),
+        ("no host here:1234", "cannot be resolved"),
+    ],
+)
+def test_a_job_address_that_cannot_work_is_refused_at_once(address, message):
+    env = {
+        JOB: address,
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+        "KERAS_DISTRIBUTION_PROCESS_ID": "1",
+    }
+    found = run_python(PLAN.format("data", 8), env=env)
+    assert message in found.stderr and address in found.stderr, found.stderr[-2000:]
+
+
+def test_a_process_waits_for_its_coordinator_as_long_as_asked_then_names_it():
+    with socket.socket() as unused:  # a port nothing listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    env = {
+        JOB: f"127.0.0.1:{port}",
+        "KERAS_DISTRIBUTION_NUM_PROCESSES": "2",
+        "KERAS_DISTRIBUTION_PROCESS_ID": "1",
+        "KERAS_QA_JOB_WAIT_SECONDS": "2",
+    }
+    found = run_python(PLAN.format("data", 8), env=env)
+    assert f"the job's coordinator at 127.0.0.1:{port}" in found.stderr, found.stderr[-2000:]
+    assert "did not answer in 2 s" in found.stderr

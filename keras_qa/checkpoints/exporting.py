@@ -14,10 +14,15 @@ again and run on a sample batch; its logits must match the Keras model's.
 Run it on the TensorFlow backend (`KERAS_BACKEND=tensorflow`) for exports that take any length; on JAX
 the export takes windows of exactly the training `max_length` (padding is masked, so the logits are the
 same). ONNX goes through Keras' exporter: tf2onnx on TensorFlow (the `onnx` extra installs it and
-onnxruntime), jax2onnx on JAX.
+onnxruntime), jax2onnx on JAX. The Hugging Face export is checked with transformers in a process of
+its own (transformers and torch, the `interop` extra), away from TensorFlow.
 """
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 
@@ -55,6 +60,9 @@ def sample_inputs(tokenizer, input_names, max_length, length=None):
 def export_model(model_dir, output=None, format="tf_saved_model"):
     """Export the model in `model_dir`; return `(output path, max |logit difference| on a sample)`.
 
+    The export is written and checked in a temporary folder beside `output` and moved into place
+    only once the check has passed: a failure or an interruption leaves nothing at `output`.
+
     Args:
         model_dir: a directory written by `keras_qa.train`.
         output: where to write (default: `<model_dir>/export/saved_model`, `.../model.onnx` or
@@ -68,8 +76,27 @@ def export_model(model_dir, output=None, format="tf_saved_model"):
         output = os.path.join(model_dir, "export", DEFAULT_OUTPUTS[format])
     if os.path.exists(output):
         raise FileExistsError(f"{output} exists; remove it or choose another --output")
-    if format == "huggingface":
-        return _export_huggingface(model, tokenizer, config, output)
+    parent = os.path.dirname(os.path.abspath(output))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix=".export-")
+    try:
+        written = os.path.join(staging, os.path.basename(os.path.abspath(output)))
+        if format == "huggingface":
+            difference = _export_huggingface(model, tokenizer, config, written)
+        else:
+            difference = _export_with_keras(model, tokenizer, config, written, format)
+            if format == "tf_saved_model":
+                saving.copy_answering_files(model_dir, written)
+        if os.path.exists(output):
+            raise FileExistsError(f"{output} appeared while exporting; the export was not moved")
+        os.replace(written, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output, difference
+
+
+def _export_with_keras(model, tokenizer, config, output, format):
+    """`model.export` to `output`, then the export run on a sample batch; the largest difference."""
     # TensorFlow exports an open length. JAX's shape-polymorphic export cannot decide KerasHub's
     # "length <= max_sequence_length" check on a symbolic length, and torch's exporter takes no open
     # axis of a dict input here, so those two export windows of exactly max_length tokens (what
@@ -85,17 +112,12 @@ def export_model(model_dir, output=None, format="tf_saved_model"):
     length = None if keras.backend.backend() == "tensorflow" else config["max_length"]
     inputs = sample_inputs(tokenizer, model.input_names, config["max_length"], length)
     expected = model.predict_on_batch(inputs)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     signature = [
         {name: keras.InputSpec(shape=(None, length), dtype="int32") for name in model.input_names}
     ]
     model.export(output, format=format, verbose=False, input_signature=signature)
-    if format == "tf_saved_model":
-        saving.copy_answering_files(model_dir, output)
-        exported = _run_saved_model(output, inputs)
-    else:
-        exported = _run_onnx(output, inputs)
-    return output, _largest_difference(expected, exported)
+    run = _run_saved_model if format == "tf_saved_model" else _run_onnx
+    return _largest_difference(expected, run(output, inputs))
 
 
 def _largest_difference(expected, exported, mask=None):
@@ -111,33 +133,58 @@ def _export_huggingface(model, tokenizer, config, output):
     """Write the Hugging Face folder, then load it with transformers and compare logits."""
     from keras_qa.models.task import copy_model
 
-    try:
-        import torch
-        import transformers
-    except ImportError as error:
-        raise RuntimeError(
-            "--format huggingface checks the export with transformers on PyTorch: "
-            'pip install -e ".[interop]" (or transformers and torch)'
-        ) from error
     save_question_answering_checkpoint(model, tokenizer, output)
     inputs = sample_inputs(tokenizer, model.input_names, config["max_length"])
     # The export holds float32 weights and transformers computes in float32: compare with that.
     if model.backbone.dtype_policy.name != "float32":
         model = copy_model(model, "float32")
     expected = model.predict_on_batch(inputs)
-    reloaded = transformers.AutoModelForQuestionAnswering.from_pretrained(output).eval()
-    names = {"token_ids": "input_ids", "padding_mask": "attention_mask"}
-    if "segment_ids" in inputs:
-        names["segment_ids"] = "token_type_ids"
-    feed = {names[key]: torch.tensor(np.asarray(inputs[key]), dtype=torch.long) for key in names}
-    with torch.no_grad():
-        outputs = reloaded(**feed)
-    exported = {
-        "start_logits": outputs.start_logits.numpy(),
-        "end_logits": outputs.end_logits.numpy(),
-    }
+    exported = _transformers_logits(output, inputs)
     # Padding is masked differently (keras-qa: a large negative logit); compare real tokens.
-    return output, _largest_difference(expected, exported, inputs["padding_mask"])
+    return _largest_difference(expected, exported, inputs["padding_mask"])
+
+
+# Runs the check in a process of its own: transformers imports triton where torch brought it, and
+# triton crashes a process that has loaded TensorFlow (which KerasHub imports).
+TRANSFORMERS_CHECK = """
+import sys
+import numpy as np
+import torch
+import transformers
+
+folder, inputs, outputs = sys.argv[1:]
+names = {"token_ids": "input_ids", "padding_mask": "attention_mask", "segment_ids": "token_type_ids"}
+feed = {names[key]: torch.tensor(value, dtype=torch.long) for key, value in np.load(inputs).items()}
+model = transformers.AutoModelForQuestionAnswering.from_pretrained(folder).eval()
+with torch.no_grad():
+    found = model(**feed)
+np.savez(outputs, start_logits=found.start_logits.numpy(), end_logits=found.end_logits.numpy())
+"""
+
+
+def _transformers_logits(folder, inputs):
+    """transformers' start and end logits of the Hugging Face folder on `inputs`, computed on
+    PyTorch in a fresh process."""
+    staging = os.path.dirname(os.path.abspath(folder))
+    inputs_path = os.path.join(staging, "check-inputs.npz")
+    outputs_path = os.path.join(staging, "check-outputs.npz")
+    np.savez(inputs_path, **{name: np.asarray(value) for name, value in inputs.items()})
+    environment = {**os.environ, "USE_TF": "0", "USE_TORCH": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    done = subprocess.run(
+        [sys.executable, "-c", TRANSFORMERS_CHECK, folder, inputs_path, outputs_path],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        missing = "No module named" in done.stderr
+        hint = ' (pip install -e ".[interop]": transformers and torch)' if missing else ""
+        raise RuntimeError(
+            f"--format huggingface checks the export with transformers on PyTorch{hint}; the "
+            f"check failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}"
+        )
+    with np.load(outputs_path) as found:
+        return {name: found[name] for name in ("start_logits", "end_logits")}
 
 
 def _run_saved_model(path, inputs):

@@ -1,4 +1,5 @@
 import importlib.util
+import os
 
 import keras
 import numpy as np
@@ -101,3 +102,25 @@ def test_a_hugging_face_export_loads_in_transformers_with_the_same_logits(
 
     answer = QuestionAnswerer.from_pretrained(output)(question, context)
     assert context[answer["start"] : answer["end"]] == answer["answer"]
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_export_leaves_nothing_and_can_be_run_again(
+    tiny_trained_model, tmp_path, monkeypatch, interruption
+):
+    import keras_qa.checkpoints.exporting as exporting
+
+    def interrupted(folder, inputs):
+        assert os.path.isfile(os.path.join(folder, "config.json"))  # written, not yet checked
+        raise interruption("stopped during the check")
+
+    output = tmp_path / "exports" / "hf"
+    with monkeypatch.context() as patched:
+        patched.setattr(exporting, "_transformers_logits", interrupted)
+        with pytest.raises(interruption):
+            export_model(tiny_trained_model, str(output), "huggingface")
+    assert os.listdir(tmp_path / "exports") == []  # neither the folder nor a temporary one
+    pytest.importorskip("transformers")
+    path, difference = export_model(tiny_trained_model, str(output), "huggingface")
+    assert path == str(output) and difference < 1e-4
+    assert sorted(os.listdir(tmp_path / "exports")) == ["hf"]

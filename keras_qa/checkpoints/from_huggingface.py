@@ -16,12 +16,12 @@ it computes what transformers computes:
   XLM-RoBERTa converter does.
 """
 
-import json
 import os
 
 from keras_qa.checkpoints.tokenizers import from_hugging_face_folder
+from keras_qa.checkpoints.weight_shapes import check_sizes, header_shapes
 from keras_qa.errors import ModelFileError
-from keras_qa.files import read_json_object
+from keras_qa.files import read_json, read_json_object
 
 # The model types whose question-answering checkpoints load whole (backbone, head, tokenizer).
 QUESTION_ANSWERING_MODEL_TYPES = ("bert", "distilbert", "roberta", "xlm-roberta", "albert")
@@ -38,6 +38,10 @@ MODEL_FILES = (
     "tokenizer_config.json",
     "vocab.txt",
 )
+# transformers' names of the tanh approximation of GELU (what KerasHub's BERT and ALBERT compute), and
+# each model type's activation when its config names none.
+TANH_GELU = ("gelu_new", "gelu_pytorch_tanh")
+DEFAULT_ACTIVATIONS = {"albert": "gelu_new"}
 # Windows of a checkpoint loaded to answer: those of Hugging Face's question-answering pipeline.
 ANSWERING_MAX_LENGTH, ANSWERING_DOC_STRIDE = 384, 128
 
@@ -64,7 +68,8 @@ def load_backbone(folder, **overrides):
     from keras_hub.src.utils.transformers.safetensor_utils import SafetensorLoader
 
     config = read_json_object(os.path.join(folder, "config.json"))
-    _weight_files(folder)  # a clear error when there are no safetensors weights
+    # Before KerasHub builds what the config says: the sizes must be the weights'.
+    check_sizes(folder, config, header_shapes(folder, _weight_files(folder)))
     # KerasHub's own loader picks the converter of the model type; the weights are ported here so
     # that a missing pooler can be skipped.
     loader = TransformersPresetLoader(folder, config)
@@ -81,25 +86,31 @@ def load_backbone(folder, **overrides):
 
 
 def _faithful_backbone_class(backbone_class, config, folder):
-    """The backbone class that computes what the checkpoint was trained with (its `hidden_act`, and
+    """The backbone class that computes what the checkpoint was trained with (its activation, and
     for RoBERTa its positions; see the module docstring), or a `ModelFileError`."""
     import keras_hub
 
     from keras_qa.models.exact_gelu import ExactGeluAlbertBackbone, ExactGeluBertBackbone
 
-    activation = config.get("hidden_act")
+    model_type = config.get("model_type")
+    key = "activation" if model_type == "distilbert" else "hidden_act"
+    activation = config.get(key, DEFAULT_ACTIVATIONS.get(model_type, "gelu"))
     exact = {
         keras_hub.models.BertBackbone: ExactGeluBertBackbone,
         keras_hub.models.AlbertBackbone: ExactGeluAlbertBackbone,
     }
+    computed, names = ("gelu",), "the exact GELU ('gelu')"
+    if backbone_class in exact:
+        computed += TANH_GELU
+        names += f" or its tanh approximation ({', '.join(map(repr, TANH_GELU))})"
+    if activation not in computed:
+        raise ModelFileError(
+            f"{folder}/config.json: {key} {activation!r}; KerasHub's {backbone_class.__name__} "
+            f"computes {names} only"
+        )
     if backbone_class in exact:
         return exact[backbone_class] if activation == "gelu" else backbone_class
     if issubclass(backbone_class, keras_hub.models.RobertaBackbone):
-        if activation != "gelu":
-            raise ModelFileError(
-                f"{folder}: hidden_act {activation!r}; KerasHub's {backbone_class.__name__} "
-                "computes the exact GELU ('gelu') only."
-            )
         if config.get("pad_token_id", 1) != 1:
             # transformers starts positions after the padding id; KerasHub after row 2.
             raise ModelFileError(
@@ -196,21 +207,42 @@ def check_question_answering_type(folder):
 
 
 def _weight_files(folder):
-    """`{tensor name: safetensors file name}` of a folder, one file or sharded."""
+    """`{tensor name: safetensors file name}` of a folder, one file or sharded; every file named is a
+    plain file of the folder itself (an index may not point elsewhere), else a `ModelFileError`."""
     from safetensors import safe_open
 
     index = os.path.join(folder, WEIGHTS_INDEX_FILE)
     if os.path.isfile(index):
-        with open(index, encoding="utf-8") as file:
-            return dict(json.load(file)["weight_map"])
+        return _checked_weight_map(folder, index)
     path = os.path.join(folder, WEIGHTS_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"{folder}: no {WEIGHTS_FILE} (looked for {path}). keras-qa loads Hugging Face "
             "checkpoints in the safetensors format."
         )
-    with safe_open(path, framework="np") as weights:
-        return {name: WEIGHTS_FILE for name in weights.keys()}
+    try:
+        with safe_open(path, framework="np") as weights:
+            return {name: WEIGHTS_FILE for name in weights.keys()}
+    except Exception as error:  # safetensors raises its own error type for a damaged file
+        raise ModelFileError(f"{path}: not a safetensors file ({error})") from error
+
+
+def _checked_weight_map(folder, index):
+    """The `weight_map` of a sharded checkpoint's index, each shard a file inside `folder`."""
+    weight_map = read_json(index, ModelFileError)
+    weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ModelFileError(f"{index}: no 'weight_map' (tensor name -> shard file) in it")
+    for name, shard in weight_map.items():
+        plain = isinstance(shard, str) and shard not in ("", ".", "..")
+        if not plain or os.path.basename(shard) != shard or os.path.isabs(shard):
+            raise ModelFileError(
+                f"{index}: the shard of {name!r} is {shard!r}; shards must be files of the "
+                "checkpoint's own folder, named without a path"
+            )
+        if not os.path.isfile(os.path.join(folder, shard)):
+            raise ModelFileError(f"{index}: the shard {shard} of {name!r} is missing from {folder}")
+    return dict(weight_map)
 
 
 class _PoolerOptional:

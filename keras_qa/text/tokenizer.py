@@ -104,6 +104,7 @@ class QATokenizer:
         self.cls_token_id = token_to_id[cls_token]
         self.sep_token_id = token_to_id[sep_token]
         self.pad_token_id = token_to_id[pad_token]
+        _check_padding_token(pad_token, self.pad_token_id, self.cls_token_id)
         self.unk_token_id = token_to_id[unk_token]
         self.layout = PairLayout.bert(self.cls_token_id, self.sep_token_id)
         self.hugging_face_config = None
@@ -134,6 +135,7 @@ class QATokenizer:
         pad_token_id = tokenizer.token_to_id(pad_token)
         if pad_token_id is None:
             raise ModelFileError(f"the padding token {pad_token!r} is not in tokenizer.json")
+        _check_padding_token(pad_token, pad_token_id, layout.prefix[0])
         self = cls.__new__(cls)
         self._tokenizer, self.tokenizer_json, self.layout = tokenizer, text, layout
         self.hugging_face_config = dict(hugging_face_config or {})
@@ -336,6 +338,16 @@ class QATokenizer:
 
 
 _STRING_TYPE = {str}
+
+
+def _check_padding_token(pad_token, pad_token_id, first_token_id):
+    """Refuse a padding token that is the window's first ("no answer") token: padding would then
+    read as "no answer", and the model's padding mask would hide that token."""
+    if pad_token_id == first_token_id:
+        raise ModelFileError(
+            f"the padding token {pad_token!r} (id {pad_token_id}) is the first token of every "
+            "window, the one that says 'no answer'; the tokenizer's pad_token must be another"
+        )
 
 
 def _arrays(encoding, words):

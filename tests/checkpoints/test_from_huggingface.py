@@ -7,9 +7,11 @@ tokenizers: MiniLM's WordPiece, a byte-level BPE, Unigram models.
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 import keras_qa
 from keras_qa.answering.answerer import QuestionAnswerer
@@ -364,3 +366,175 @@ def test_an_hf_source_downloads_what_loading_needs_and_nothing_else(
     context = HARD_TEXTS[0] + " " + HARD_TEXTS[1]
     expected = QuestionAnswerer.from_pretrained(checkpoint)("What unit?", context, top_k=2)
     assert answerer("What unit?", context, top_k=2) == expected
+
+
+@pytest.mark.parametrize("where", ["../outside", "absolute"])
+def test_a_shard_index_that_points_outside_the_folder_is_refused(checkpoint, tmp_path, where):
+    inside, outside = tmp_path / "inside", tmp_path / "outside"
+    shutil.copytree(checkpoint, inside)
+    outside.mkdir()
+    os.replace(inside / "model.safetensors", outside / "model.safetensors")
+    shard = (
+        str(outside / "model.safetensors") if where == "absolute" else f"{where}/model.safetensors"
+    )
+    names = list(load_file(str(outside / "model.safetensors")))
+    index = {"metadata": {}, "weight_map": {name: shard for name in names}}
+    (inside / "model.safetensors.index.json").write_text(json.dumps(index))
+    for load in (QuestionAnswerer.from_pretrained, keras_qa.load_backbone):
+        with pytest.raises(ModelFileError, match="shards must be files of the checkpoint's own"):
+            load(str(inside))
+    # The same shard inside the folder loads.
+    os.replace(outside / "model.safetensors", inside / "model.safetensors")
+    index["weight_map"] = {name: "model.safetensors" for name in names}
+    (inside / "model.safetensors.index.json").write_text(json.dumps(index))
+    assert QuestionAnswerer.from_pretrained(str(inside))("What unit?", HARD_TEXTS[0])["answer"]
+
+
+def test_a_shard_index_without_a_weight_map_names_the_file(checkpoint, tmp_path):
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(checkpoint, folder)
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}}))
+    with pytest.raises(ModelFileError, match="model.safetensors.index.json: no 'weight_map'"):
+        QuestionAnswerer.from_pretrained(str(folder))
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused(checkpoint, tmp_path):
+    from safetensors.numpy import save_file
+
+    folder = tmp_path / "checkpoint"
+    shutil.copytree(checkpoint, folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    tensors["qa_outputs.bias"] = np.array([np.nan, 0.0], np.float32)
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(ModelFileError, match="holds NaN or infinite values"):
+        QuestionAnswerer.from_pretrained(str(folder))
+
+
+@pytest.fixture(scope="module")
+def bert_checkpoint(tmp_path_factory):
+    return build_checkpoint(tmp_path_factory.mktemp("bert"), "bert")
+
+
+def with_config(checkpoint, folder, **changes):
+    """A copy of the checkpoint folder with `changes` in its config.json (None removes a key)."""
+    shutil.copytree(checkpoint, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(
+        json.dumps({k: v for k, v in config.items() if v is not None})
+    )
+    return folder
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"num_attention_heads": 0},
+        {"model_type": "albert"},
+        {"model_type": "distilbert"},
+        {"vocab_size": 7},
+    ],
+    ids=["no heads", "albert over bert weights", "distilbert over bert weights", "wrong embedding"],
+)
+def test_a_config_that_does_not_fit_the_weights_is_one_line_naming_the_folder(
+    bert_checkpoint, tmp_path, capsys, changes
+):
+    folder = with_config(bert_checkpoint, tmp_path / "checkpoint", **changes)
+    with pytest.raises(ModelFileError) as raised:
+        QuestionAnswerer.from_pretrained(str(folder))
+    message = str(raised.value)
+    assert str(folder) in message and "\n" not in message and len(message) < 600
+    from keras_qa.predict import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--model", str(folder), "--question", "What unit?", "--context", HARD_TEXTS[0]])
+    assert exited.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2  # the error and the --debug hint
+
+
+def test_a_missing_weights_file_is_named(bert_checkpoint, tmp_path):
+    folder = with_config(bert_checkpoint, tmp_path / "checkpoint")
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="no model.safetensors"):
+        QuestionAnswerer.from_pretrained(str(folder))
+
+
+@pytest.mark.parametrize("activation", ["relu", "os.system"])
+def test_an_activation_keras_hub_does_not_compute_is_refused_for_every_family(
+    checkpoint, tmp_path, activation
+):
+    key = "activation" if huggingface.model_type(checkpoint) == "distilbert" else "hidden_act"
+    folder = with_config(checkpoint, tmp_path / "checkpoint", **{key: activation})
+    for load in (QuestionAnswerer.from_pretrained, keras_qa.load_backbone):
+        with pytest.raises(ModelFileError, match=f"{key} '{activation}'.*computes the exact GELU"):
+            load(str(folder))
+
+
+def rewrite_json(path, change):
+    content = json.loads(path.read_text())
+    change(content)
+    path.write_text(json.dumps(content))
+
+
+BAD_PAIR_LAYOUTS = {
+    "no [CLS]": lambda t: t["post_processor"]["pair"].pop(0),
+    "sequences swapped": lambda t: t["post_processor"]["pair"].reverse(),
+    "null": lambda t: t.update(post_processor=None),
+    "starts with [PAD]": lambda t: (
+        t["post_processor"]["pair"][0]["SpecialToken"].update(id="[PAD]")
+        or t["post_processor"]["special_tokens"].update(
+            {"[PAD]": {"id": "[PAD]", "ids": [0], "tokens": ["[PAD]"]}}
+        )
+    ),
+}
+
+
+@pytest.mark.parametrize("change", BAD_PAIR_LAYOUTS.values(), ids=BAD_PAIR_LAYOUTS)
+def test_a_wordpiece_post_processor_other_than_berts_is_refused(bert_checkpoint, tmp_path, change):
+    folder = with_config(bert_checkpoint, tmp_path / "checkpoint")
+    rewrite_json(folder / "tokenizer.json", change)
+    with pytest.raises(ModelFileError, match="tokenizer.json"):
+        keras_qa.load_tokenizer(str(folder))
+
+
+@pytest.mark.parametrize("pad_token", ["[CLS]", 5, {"special": True}, ""])
+def test_a_padding_token_that_cannot_work_is_refused(bert_checkpoint, tmp_path, pad_token):
+    folder = with_config(bert_checkpoint, tmp_path / "checkpoint")
+    rewrite_json(folder / "tokenizer_config.json", lambda c: c.update(pad_token=pad_token))
+    with pytest.raises(ModelFileError, match="pad_token|padding token"):
+        keras_qa.load_tokenizer(str(folder))
+
+
+def test_an_added_token_dict_names_a_special_token(bert_checkpoint, tmp_path):
+    folder = with_config(bert_checkpoint, tmp_path / "checkpoint")
+    rewrite_json(
+        folder / "tokenizer_config.json", lambda c: c.update(pad_token={"content": "[PAD]"})
+    )
+    assert keras_qa.load_tokenizer(str(folder)).pad_token == "[PAD]"
+
+
+@pytest.mark.parametrize("size", ["positions", "hidden", "layers", "vocabulary", "intermediate"])
+def test_sizes_the_weights_do_not_hold_are_refused_before_anything_is_built(
+    checkpoint, tmp_path, size
+):
+    from keras_qa.checkpoints.weight_shapes import BERT_SIZE_NAMES, SIZE_NAMES
+
+    model_type = huggingface.model_type(checkpoint)
+    name = SIZE_NAMES.get(model_type, BERT_SIZE_NAMES)[size]
+    huge = 100_000 if size == "layers" else 10**9
+    folder = with_config(checkpoint, tmp_path / "checkpoint", **{name: huge})
+    for load in (QuestionAnswerer.from_pretrained, keras_qa.load_backbone):
+        with pytest.raises(ModelFileError, match=f"config.json: {name} is {huge}") as raised:
+            load(str(folder))
+        # ALBERT shares its layers' weights: their count is bounded instead.
+        shared = model_type == "albert" and size == "layers"
+        assert ("shares its layers" if shared else "the weights say") in str(raised.value)
+
+
+def test_heads_that_do_not_divide_the_hidden_size_are_refused(bert_checkpoint, tmp_path):
+    for heads in (0, 3, "2"):
+        folder = with_config(
+            bert_checkpoint, tmp_path / f"heads-{heads}", num_attention_heads=heads
+        )
+        with pytest.raises(ModelFileError, match="num_attention_heads is"):
+            QuestionAnswerer.from_pretrained(str(folder))

@@ -190,6 +190,10 @@ def copy_of(saved, tmp_path):
         ({"n_best": -1}, "'n_best' must be an integer from 1 to 1,000, found -1"),
         ({"max_answer_length": True}, "'max_answer_length' must be an integer"),
         ({"doc_stride": 46}, "'doc_stride' (46) leaves no room in 'max_length' (48)"),
+        ({"null_score_diff_threshold": "abc"}, "'null_score_diff_threshold' must be a finite"),
+        ({"null_score_diff_threshold": [1]}, "'null_score_diff_threshold' must be a finite"),
+        ({"null_score_diff_threshold": float("nan")}, "'null_score_diff_threshold' must be"),
+        ({"null_score_diff_threshold": float("-inf")}, "'null_score_diff_threshold' must be"),
     ],
 )
 def test_a_config_with_values_of_the_wrong_type_or_range_is_refused(
@@ -279,3 +283,25 @@ def test_a_model_saved_by_keras_qa_0_1_0_loads_and_answers_as_it_did():
             answer["end"],
         )
         assert found["score"] == pytest.approx(answer["score"], rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "size, value", [("max_sequence_length", 10**9), ("num_layers", 100_000), ("vocabulary_size", 7)]
+)
+def test_a_keras_file_whose_backbone_sizes_its_weights_do_not_hold_is_refused(
+    tmp_path, size, value
+):
+    fixtures = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+    folder = tmp_path / "model"
+    shutil.copytree(fixtures / "saved-0.1.0", folder)
+    path = folder / "model.keras"
+    with zipfile.ZipFile(fixtures / "saved-0.1.0" / "model.keras") as original:
+        files = {name: original.read(name) for name in original.namelist()}
+    config = json.loads(files["config.json"])
+    config["config"]["backbone"]["config"][size] = value
+    files["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    with pytest.raises(ModelFileError, match=f"the backbone's {size} is {value}, but its weights"):
+        load_trained_model(str(folder))

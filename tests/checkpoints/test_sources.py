@@ -5,6 +5,7 @@ import pytest
 
 import keras_qa
 from keras_qa.checkpoints.sources import ModelSource, resolve_model_source
+from keras_qa.errors import ModelFileError
 
 
 def test_minilm_is_found_as_a_hugging_face_folder():
@@ -30,6 +31,12 @@ def test_remote_sources_are_classified_without_network():
     assert resolve_model_source("distil_bert_base_en") == ModelSource(
         "keras_hub_preset", "distil_bert_base_en"
     )
+
+
+@pytest.mark.parametrize("name", ["hf://../../etc", "hf://org/name/../x", "hf://", "hf:///abs"])
+def test_an_hf_name_that_is_not_a_repository_is_refused_as_such(name):
+    with pytest.raises(ModelFileError, match="not a Hugging Face repository name"):
+        resolve_model_source(name)
 
 
 def test_local_folders_are_classified(tmp_path):

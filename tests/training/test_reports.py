@@ -1,9 +1,9 @@
 import os
 
 import pytest
-from keras_qa.training.reports import plot_history, summary
 
 from keras_qa.evaluation.squad_metrics import squad_score
+from keras_qa.training.reports import plot_history, summary
 from tests.conftest import make_example
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

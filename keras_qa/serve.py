@@ -11,8 +11,12 @@ logged in one line on stderr.
 
 import argparse
 import logging
+import os
 
 from keras_qa import cli
+
+# Where --api-key is read from when the flag is not given.
+API_KEY_VARIABLE = "KERAS_QA_API_KEY"
 
 # Windows per model call (a turn): with the quickstart model on 2 CPU cores, 8 windows answer a long
 # context as fast as 32 (16.7 s and 16.5 s for 92 windows), and a short request behind abandoned long
@@ -44,6 +48,7 @@ def build_parser():
     cli.add_model_arguments(parser)
     parser.set_defaults(batch_size=SERVE_BATCH_SIZE)
     cli.add_debug_argument(parser)
+    add_access_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (loopback by default)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     parser.add_argument(
@@ -82,6 +87,58 @@ def build_parser():
     return parser
 
 
+def add_access_arguments(parser):
+    """--api-key, --allowed-hosts, --cors-origins, --read-timeout: who may call, and how
+    (`keras_qa.serving.security`)."""
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_VARIABLE),
+        help="require this key as 'Authorization: Bearer KEY' on every API call (default: "
+        f"${API_KEY_VARIABLE}; none: no key)",
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        default=None,
+        help="host names the Host header may name, comma-separated, or '*' for any (default: "
+        "localhost, 127.0.0.1 and ::1 when --host is loopback, else any)",
+    )
+    parser.add_argument(
+        "--cors-origins",
+        type=comma_list,
+        default=(),
+        help="origins (https://app.example) whose web pages may call the API, comma-separated "
+        "(default: none)",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request's body may take to arrive; slower ones get 408 (default: 30)",
+    )
+
+
+def comma_list(text):
+    """`a, b` -> `("a", "b")`."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def access_of(args):
+    """The server's `Access` from the flags; a warning when it listens beyond this machine."""
+    from keras_qa.serving.security import LOOPBACK_HOSTS, Access, is_loopback
+
+    loopback = is_loopback(args.host)
+    if args.allowed_hosts is None:
+        hosts = LOOPBACK_HOSTS if loopback else None
+    else:
+        hosts = None if args.allowed_hosts.strip() == "*" else comma_list(args.allowed_hosts)
+    if not loopback:
+        keyless = "" if args.api_key else " and no --api-key: anyone who can reach it may use it"
+        logging.getLogger("keras_qa.serving").warning(
+            "serving on %s, beyond this machine%s", args.host, keyless
+        )
+    return Access(hosts, tuple(args.cors_origins), args.api_key or None, args.read_timeout)
+
+
 def log_to_stderr():
     """Show the server's log lines (one per client that goes away, at INFO) on standard error,
     as uvicorn shows its own; once, however often it is called."""
@@ -111,6 +168,7 @@ def main(argv=None):
         max_batch=args.max_batch,
         max_request_windows=args.max_request_windows,
         max_queue=args.max_queue,
+        access=access_of(args),
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

@@ -107,19 +107,53 @@ def test_main_serves_the_loaded_answerer_with_the_flags(monkeypatch):
         "--max-queue 7".split()
     )
     assert calls["model"] == ("runs/x", 3, "float32") and calls["log"]
-    assert calls["app"] == (
-        (answerer,),
-        {
-            "max_body_bytes": 10,
-            "max_context_chars": 20,
-            "max_batch": 2,
-            "max_request_windows": 5,
-            "max_queue": 7,
-        },
-    )
+    arguments, options = calls["app"]
+    access = options.pop("access")
+    assert arguments == (answerer,)
+    assert options == {
+        "max_body_bytes": 10,
+        "max_context_chars": 20,
+        "max_batch": 2,
+        "max_request_windows": 5,
+        "max_queue": 7,
+    }
+    # Bound beyond loopback: any Host, no key unless given, a warning (below).
+    assert (access.allowed_hosts, access.api_key, access.cors_origins) == (None, None, ())
     app, options = calls["run"]
     assert app == "the app"
     assert (options["host"], options["port"]) == ("0.0.0.0", 9002)
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        ("", (("localhost", "127.0.0.1", "::1"), None, (), 30.0)),
+        (
+            "--allowed-hosts qa.lan,qa --cors-origins https://a.example --api-key k --read-timeout 2",
+            (("qa.lan", "qa"), "k", ("https://a.example",), 2.0),
+        ),
+        ("--allowed-hosts *", (None, None, (), 30.0)),
+    ],
+)
+def test_the_access_flags_make_the_servers_access(flags, expected, monkeypatch):
+    from keras_qa.serve import access_of, build_parser
+
+    monkeypatch.delenv("KERAS_QA_API_KEY", raising=False)
+    args = build_parser().parse_args(["--model", "m", *flags.split()])
+    access = access_of(args)
+    found = (access.allowed_hosts, access.api_key, access.cors_origins, access.read_timeout)
+    assert found == expected
+
+
+def test_the_api_key_can_come_from_the_environment_and_a_wide_bind_warns(monkeypatch, caplog):
+    from keras_qa.serve import access_of, build_parser
+
+    monkeypatch.setenv("KERAS_QA_API_KEY", "from-env")
+    args = build_parser().parse_args(["--model", "m", "--host", "0.0.0.0"])
+    with caplog.at_level("WARNING", logger="keras_qa.serving"):
+        assert access_of(args).api_key == "from-env"
+    assert "serving on 0.0.0.0, beyond this machine" in caplog.text
+    assert "no --api-key" not in caplog.text
 
 
 def test_the_server_log_goes_to_stderr_once(capsys):

@@ -39,6 +39,7 @@ import logging
 from importlib import resources
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
@@ -51,6 +52,7 @@ from keras_qa.serving.requests import (
     parse_request,
 )
 from keras_qa.serving.scheduler import Scheduler
+from keras_qa.serving.security import Access, HostGuard
 
 # The status logged for a request whose client went away (nginx's "client closed request").
 CLIENT_GONE = 499
@@ -68,6 +70,17 @@ async def read_body(request, max_body_bytes):
         if len(body) > max_body_bytes:
             raise RequestError(413, f"the body is over {max_body_bytes:,} bytes")
     return bytes(body)
+
+
+async def read_body_in_time(request, max_body_bytes, seconds):
+    """`read_body`, or a 408 `RequestError` (the connection closed) when the body takes longer than
+    `seconds` to arrive."""
+    try:
+        return await asyncio.wait_for(read_body(request, max_body_bytes), seconds)
+    except TimeoutError:
+        raise RequestError(
+            408, f"the body did not arrive within {seconds:g} s", {"Connection": "close"}
+        ) from None
 
 
 async def client_gone(request):
@@ -99,11 +112,21 @@ async def answer_while_connected(request, scheduler, job, client):
         return JSONResponse({"error": "the server is stopping"}, 503)
     error = job.future.exception()
     if error is None:
-        return job.future.result()
+        return json_response(job.future.result())
     if isinstance(error, (ValueError, TypeError)):
         return JSONResponse({"error": str(error)}, 422)
     logger.error("answering failed: %r", error, exc_info=error)
     return JSONResponse({"error": f"the model failed: {error!r}"}, 500)
+
+
+def json_response(content):
+    """`content` as a JSON response; a value JSON cannot hold (a NaN or infinite score) is a JSON
+    500 that says so, never a bare error page."""
+    try:
+        return JSONResponse(content)
+    except ValueError as error:  # json.dumps(allow_nan=False) refuses NaN and infinities
+        logger.error("an answer JSON cannot hold: %r (%s)", content, error)
+        return JSONResponse({"error": f"the model gave an answer JSON cannot hold ({error})"}, 500)
 
 
 def health_report(answerer, scheduler):
@@ -133,6 +156,18 @@ def _documented_body(*kinds):
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+def _guard(app, access):
+    """The middleware `access` needs: CORS for its allowed origins, and the Host check outermost."""
+    if access.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(access.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Authorization"],
+        )
+    app.add_middleware(HostGuard, access=access)
+
+
 def create_app(
     answerer,
     max_body_bytes=1_000_000,
@@ -141,20 +176,18 @@ def create_app(
     warmup=True,
     max_request_windows=128,
     max_queue=64,
+    access=None,
 ):
-    """The FastAPI application serving `answerer` (a `QuestionAnswerer`; see the module's doc)."""
+    """The FastAPI application serving `answerer` (a `QuestionAnswerer`; see the module's doc).
+
+    `access` (a `keras_qa.serving.security.Access`) says who may call it; by default requests
+    must name a loopback host, API calls must be JSON, other sites' pages are refused, no key is
+    needed and a body must arrive within 30 s.
+    """
+    access = Access() if access is None else access
     scheduler = Scheduler(answerer, max_batch, max_request_windows, max_queue)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        if warmup:
-            # The first call traces / compiles the model; pay for it before the first request.
-            await asyncio.to_thread(answerer, "What is this?", "This is a warm-up.")
-        await scheduler.start()
-        yield
-        await scheduler.stop()
-
-    app = FastAPI(title="keras-qa", lifespan=lifespan)
+    app = FastAPI(title="keras-qa", lifespan=_lifespan(answerer, scheduler, warmup))
+    _guard(app, access)
     page = resources.files("keras_qa").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.get("/", response_class=HTMLResponse)
@@ -180,16 +213,39 @@ def create_app(
         return await serve_request(request, ReadRequest)
 
     async def serve_request(request, kind):
-        client = f"{request.client.host}:{request.client.port}" if request.client else "unknown"
-        try:
-            body = await read_body(request, max_body_bytes)
-            parsed = parse_request(body, max_context_chars, kind)
-            job = await scheduler.admit(parsed, client.rpartition(":")[0])
-        except RequestError as error:
-            return error.response()
-        except ClientDisconnect:
-            logger.info("client %s went away while sending its request", client)
-            return Response(status_code=CLIENT_GONE)
-        return await answer_while_connected(request, scheduler, job, client)
+        limits = (max_body_bytes, max_context_chars)
+        return await answer_request(request, kind, scheduler, access, *limits)
 
     return app
+
+
+def _lifespan(answerer, scheduler, warmup):
+    """The app's start-up and shut-down: a warm-up call, then the scheduler's model thread."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if warmup:
+            # The first call traces / compiles the model; pay for it before the first request.
+            await asyncio.to_thread(answerer, "What is this?", "This is a warm-up.")
+        await scheduler.start()
+        yield
+        await scheduler.stop()
+
+    return lifespan
+
+
+async def answer_request(request, kind, scheduler, access, max_body_bytes, max_context_chars):
+    """One API request of `kind` (`AnswerRequest` or `ReadRequest`) checked, read, queued and
+    answered; any client error as its JSON 4xx."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "unknown"
+    try:
+        access.check_api_call(request.headers)
+        body = await read_body_in_time(request, max_body_bytes, access.read_timeout)
+        parsed = parse_request(body, max_context_chars, kind)
+        job = await scheduler.admit(parsed, client.rpartition(":")[0])
+    except RequestError as error:
+        return error.response()
+    except ClientDisconnect:
+        logger.info("client %s went away while sending its request", client)
+        return Response(status_code=CLIENT_GONE)
+    return await answer_while_connected(request, scheduler, job, client)

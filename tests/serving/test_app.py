@@ -19,10 +19,8 @@ import uvicorn  # noqa: E402
 from keras_qa.answering.answerer import QuestionAnswerer  # noqa: E402
 from keras_qa.answering.hf_pipeline import QuestionAnsweringPipeline  # noqa: E402
 from keras_qa.serving.app import create_app  # noqa: E402
-from keras_qa.serving.requests import (
-    count_windows,
-    parse_request,  # noqa: E402
-)
+from keras_qa.serving.requests import count_windows, parse_request  # noqa: E402
+from keras_qa.serving.security import Access  # noqa: E402
 
 CONTEXT = "the red mat . the cat ran to london . the dog sat in paris ."
 CHROMIUM = "/usr/bin/chromium"
@@ -196,7 +194,12 @@ def test_a_chunked_body_over_the_limit_is_refused(server):
         for _ in range(30):
             yield b" " * 1_000
 
-    response = httpx.post(server + "/answer", content=chunks(), timeout=60)
+    response = httpx.post(
+        server + "/answer",
+        content=chunks(),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     assert response.status_code == 413
 
 
@@ -505,7 +508,8 @@ def rss_mb():
 def test_memory_stays_flat_over_mixed_and_abandoned_requests(server):
     if not os.path.exists("/proc/self/status"):
         pytest.skip("reads the resident memory from /proc")
-    client = httpx.Client(base_url=server, timeout=60)  # one client: making one costs ~50 ms
+    # One client (making one costs ~50 ms), sending JSON as the API asks.
+    client = httpx.Client(base_url=server, timeout=60, headers={"content-type": "application/json"})
     statuses = {
         json.dumps(SHORT): 200,
         "[" * 10_000: 400,
@@ -650,3 +654,84 @@ def test_openapi_docs_describe_the_payloads(server):
     root = schema["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "inputs" in json.dumps(root) and "max_answer_len" in json.dumps(root)
     assert "/read" in schema["paths"] and "/health" in schema["paths"]
+
+
+def test_an_answer_json_cannot_hold_is_a_json_500():
+    from keras_qa.serving.app import json_response
+
+    response = json_response({"answer": "", "score": float("nan"), "start": 0, "end": 0})
+    assert response.status_code == 500 and response.media_type == "application/json"
+    assert "JSON cannot hold" in json.loads(response.body)["error"]
+    assert json.loads(json_response({"score": 0.5}).body) == {"score": 0.5}
+
+
+@pytest.fixture(scope="module")
+def guarded_server(answerer):
+    """The app with an API key, one allowed origin and a 1-second read timeout."""
+    access = Access(cors_origins=("https://app.example",), api_key="s3cret", read_timeout=1.0)
+    with serving(create_app(answerer, access=access)) as url:
+        yield url
+
+
+KEY = {"authorization": "Bearer s3cret", "content-type": "application/json"}
+
+
+def test_a_careful_server_refuses_what_a_web_page_or_a_stranger_could_send(guarded_server):
+    body = json.dumps(SHORT)
+    answer = guarded_server + "/answer"
+    assert httpx.post(answer, content=body, headers=KEY).json()["answer"] == "london"
+    refused = {
+        401: {"content-type": "application/json"},
+        415: {**KEY, "content-type": "text/plain"},
+        403: {**KEY, "origin": "http://evil.example"},
+        400: {**KEY, "host": "evil.example"},
+    }
+    for status, headers in refused.items():
+        response = httpx.post(answer, content=body, headers=headers)
+        assert response.status_code == status and "error" in response.json(), response.text
+    # The allowed origin gets its preflight answered, and its call too.
+    preflight = httpx.options(
+        answer,
+        headers={
+            "origin": "https://app.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type",
+        },
+    )
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    allowed = httpx.post(answer, content=body, headers={**KEY, "origin": "https://app.example"})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert (
+        httpx.get(guarded_server + "/health", headers={"host": "evil.example"}).status_code == 400
+    )
+
+
+def test_a_body_that_does_not_arrive_in_time_gets_408_and_the_connection_closes(guarded_server):
+    host, port = guarded_server.removeprefix("http://").split(":")
+    body = json.dumps(SHORT).encode()
+    head = (
+        f"POST /answer HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer s3cret\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=20) as connection:
+        connection.sendall(head + body[:10])  # half a body, then nothing
+        received = b""
+        while chunk := connection.recv(65536):  # returns b"" once the server closes
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 408"), received[:200]
+    assert b"did not arrive within 1 s" in received
+
+
+def test_the_inference_client_sends_the_api_key_as_its_token(
+    guarded_server, inference_client_online
+):
+    from huggingface_hub import InferenceClient
+    from huggingface_hub.errors import HfHubHTTPError
+
+    with pytest.raises(HfHubHTTPError, match="401"):
+        InferenceClient(model=guarded_server).question_answering(question=QUESTION, context=CONTEXT)
+    found = InferenceClient(model=guarded_server, token="s3cret").question_answering(
+        question=QUESTION, context=CONTEXT
+    )
+    assert found.answer == "london"

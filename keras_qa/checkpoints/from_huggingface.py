@@ -19,7 +19,7 @@ it computes what transformers computes:
 import os
 
 from keras_qa.checkpoints.tokenizers import from_hugging_face_folder
-from keras_qa.checkpoints.weight_shapes import check_sizes, header_shapes
+from keras_qa.checkpoints.weight_shapes import check_finite_weights, check_sizes, header_shapes
 from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json, read_json_object
 
@@ -179,6 +179,7 @@ def load_question_answering_model(folder):
     backbone = load_backbone(folder)
     model = QuestionAnsweringModel(backbone)
     load_span_head(model, folder)
+    check_finite_weights(model, folder)
     positions = getattr(backbone, "max_sequence_length", None) or ANSWERING_MAX_LENGTH
     max_length = min(ANSWERING_MAX_LENGTH, positions)
     doc_stride = min(ANSWERING_DOC_STRIDE, max_length // 3)

@@ -23,7 +23,7 @@ from keras_qa.checkpoints.sources import (
     is_trained_model,
     tokenizer_directory,
 )
-from keras_qa.checkpoints.weight_shapes import check_keras_sizes
+from keras_qa.checkpoints.weight_shapes import check_finite_weights, check_keras_sizes
 from keras_qa.errors import ModelFileError
 from keras_qa.files import read_json, write_json_atomically
 from keras_qa.text.features import largest_doc_stride
@@ -137,6 +137,7 @@ def load_trained_model(directory):
             f"{os.path.join(directory, CONFIG_FILE)}: 'max_length' {config['max_length']} is more "
             f"than the model's {positions} positions"
         )
+    check_finite_weights(model, os.path.join(directory, MODEL_FILE))
     tokenizer = QATokenizer.load(tokenizer_directory(directory))
     return model, tokenizer, config
 

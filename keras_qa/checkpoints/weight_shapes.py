@@ -1,4 +1,5 @@
-"""A Hugging Face checkpoint's sizes checked against its weights before anything is built.
+"""A checkpoint's sizes checked against its weights before anything is built, and its weights checked
+for NaN and infinities once they are loaded.
 
 A `config.json` from anywhere may claim a billion positions or a hundred thousand layers; Keras would
 try to allocate what it says (and abort the process, or run for hours) before any weight is read. The
@@ -148,6 +149,19 @@ KERAS_SIZES = (
     ("intermediate_dim", "_feedforward_intermediate_dense/vars/0", -1),
 )
 _KERAS_LAYER = re.compile(r"/layers/(transformer_encoder(?:_\d+)?|transformer_layer_\d+)/")
+
+
+def check_finite_weights(model, source):
+    """Refuse a model any of whose weights is NaN or infinite (it would answer NaN scores)."""
+    import numpy as np
+
+    for variable in model.weights:
+        if not np.isfinite(np.asarray(variable)).all():
+            raise ModelFileError(
+                f"{source}: the weight {variable.path} holds NaN or infinite values; the "
+                "checkpoint is damaged"
+            )
+    return model
 
 
 def check_keras_sizes(path):

@@ -305,3 +305,17 @@ def test_a_keras_file_whose_backbone_sizes_its_weights_do_not_hold_is_refused(
             archive.writestr(name, content)
     with pytest.raises(ModelFileError, match=f"the backbone's {size} is {value}, but its weights"):
         load_trained_model(str(folder))
+
+
+def test_a_trained_model_with_non_finite_weights_is_refused(tmp_path):
+    fixtures = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+    folder = tmp_path / "model"
+    shutil.copytree(fixtures / "saved-0.1.0", folder)
+    model = keras.saving.load_model(str(folder / "model.keras"), compile=False)
+    bias = model.head.dense.bias
+    bias.assign(np.array([np.inf, 0.0], "float32"))
+    model.save(str(folder / "model.keras"))
+    with pytest.raises(ModelFileError, match="span_logits/bias holds NaN or infinite values"):
+        load_trained_model(str(folder))
+    with pytest.raises(ModelFileError, match="holds NaN or infinite values"):
+        keras_qa.QuestionAnswerer.from_pretrained(str(folder))

@@ -9,8 +9,9 @@ it computes what transformers computes:
 - its BERT and ALBERT converters also ask for the pooler, which question-answering checkpoints do not
   have, so here the pooler is optional (question answering never reads it);
 - its BERT and ALBERT compute the tanh approximation of GELU, so a checkpoint trained with the exact
-  one (`"hidden_act": "gelu"`) gets `ExactGeluBertBackbone` / `ExactGeluAlbertBackbone`; its RoBERTa
-  and XLM-RoBERTa compute the exact one, so a checkpoint of another activation is refused;
+  one (`"hidden_act": "gelu"`) gets `ExactGeluBertBackbone` / `ExactGeluAlbertBackbone`; its
+  DistilBERT, RoBERTa and XLM-RoBERTa compute the exact one; a checkpoint of an activation KerasHub
+  does not compute is refused;
 - its RoBERTa converter drops the token type embedding, which transformers adds to every token
   (RoBERTa has one type), so here it is added into the position embeddings, as KerasHub's own
   XLM-RoBERTa converter does.
@@ -210,8 +211,6 @@ def check_question_answering_type(folder):
 def _weight_files(folder):
     """`{tensor name: safetensors file name}` of a folder, one file or sharded; every file named is a
     plain file of the folder itself (an index may not point elsewhere), else a `ModelFileError`."""
-    from safetensors import safe_open
-
     index = os.path.join(folder, WEIGHTS_INDEX_FILE)
     if os.path.isfile(index):
         return _checked_weight_map(folder, index)
@@ -221,11 +220,7 @@ def _weight_files(folder):
             f"{folder}: no {WEIGHTS_FILE} (looked for {path}). keras-qa loads Hugging Face "
             "checkpoints in the safetensors format."
         )
-    try:
-        with safe_open(path, framework="np") as weights:
-            return {name: WEIGHTS_FILE for name in weights.keys()}
-    except Exception as error:  # safetensors raises its own error type for a damaged file
-        raise ModelFileError(f"{path}: not a safetensors file ({error})") from error
+    return dict.fromkeys(header_shapes(folder, {WEIGHTS_FILE: WEIGHTS_FILE}), WEIGHTS_FILE)
 
 
 def _checked_weight_map(folder, index):

@@ -129,12 +129,20 @@ def _count(shapes, pattern):
 
 
 def _check(folder, config, name, expected, evidence):
-    value = config.get(name)
+    _refuse_unless_equal(
+        config.get(name),
+        expected,
+        f"{folder}/config.json: {name}",
+        f"the weights say {expected}",
+        evidence,
+    )
+
+
+def _refuse_unless_equal(value, expected, what, weights_say, evidence):
+    """A `ModelFileError` "`what` is `value`, but `weights_say` (`evidence`)" unless `value` is the
+    integer `expected`."""
     if value != expected or not _is_int(value):
-        raise ModelFileError(
-            f"{folder}/config.json: {name} is {value!r}, but the weights say {expected} "
-            f"({evidence})"
-        )
+        raise ModelFileError(f"{what} is {value!r}, but {weights_say} ({evidence})")
 
 
 def _is_int(value):
@@ -199,8 +207,5 @@ def check_keras_sizes(path):
 
 
 def _check_keras(path, backbone, size, expected, evidence):
-    if backbone[size] != expected or not _is_int(backbone[size]):
-        raise ModelFileError(
-            f"{path}: the backbone's {size} is {backbone[size]!r}, but its weights say {expected} "
-            f"({evidence})"
-        )
+    what = f"{path}: the backbone's {size}"
+    _refuse_unless_equal(backbone[size], expected, what, f"its weights say {expected}", evidence)

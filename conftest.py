@@ -97,6 +97,28 @@ def tiny_trained_model(tiny_preset, tiny_data_file, tmp_path_factory):
     return str(folder / "model")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _int8_cache(tmp_path_factory):
+    """Models converted for `quantize="int8"` go to a folder of the test session, not ~/.cache."""
+    previous = os.environ.get("KERAS_QA_CACHE")
+    os.environ["KERAS_QA_CACHE"] = str(tmp_path_factory.mktemp("keras-qa-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("KERAS_QA_CACHE")
+    else:
+        os.environ["KERAS_QA_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_model_file(tiny_trained_model):
+    """The tiny trained model converted to an int8 ONNX file (`keras_qa.checkpoints.quantizing`)."""
+    from keras_qa import load_trained_model
+    from keras_qa.checkpoints.quantizing import int8_onnx_model
+
+    model, tokenizer, _ = load_trained_model(tiny_trained_model)
+    return int8_onnx_model(model, tokenizer)
+
+
 @pytest.fixture
 def jax_cache_settings():
     """Put JAX's compilation-cache settings back after a test."""
@@ -123,3 +145,5 @@ def _doctest_names(request):
     namespace["tiny_data"] = request.getfixturevalue("tiny_data_file")
     namespace["model_dir"] = request.getfixturevalue("tiny_trained_model")
     namespace["scratch_dir"] = str(request.getfixturevalue("tmp_path"))
+    if "onnx_runtime" in request.node.name:
+        namespace["int8_model_file"] = request.getfixturevalue("tiny_int8_model_file")

@@ -93,7 +93,7 @@ def use_compilation_cache(args):
 
 
 def add_model_arguments(parser):
-    """--model, --batch-size, --dtype and --compilation-cache: what every command line over
+    """--model, --batch-size, --dtype, --quantize and --compilation-cache: what every command line over
     `QuestionAnswerer` takes."""
     parser.add_argument(
         "--model",
@@ -109,6 +109,13 @@ def add_model_arguments(parser):
         help="compute in this Keras dtype policy (float32, mixed_bfloat16, ...); auto: float32 "
         "on a CPU, the training precision on a GPU",
     )
+    parser.add_argument(
+        "--quantize",
+        choices=["int8"],
+        help="int8: answer with an int8 copy of the model on ONNX Runtime (converted once and "
+        "cached in $KERAS_QA_CACHE or ~/.cache/keras-qa; needs the int8 extra); the fastest "
+        "path on CPUs without bfloat16",
+    )
     add_compilation_cache_argument(parser)
 
 
@@ -118,5 +125,5 @@ def load_answerer(args):
 
     use_compilation_cache(args)
     return QuestionAnswerer.from_pretrained(
-        args.model, batch_size=args.batch_size, dtype=args.dtype
+        args.model, batch_size=args.batch_size, dtype=args.dtype, quantize=args.quantize
     )

@@ -139,3 +139,24 @@ def test_a_compilation_cache_that_cannot_be_made_is_an_error_if_asked_for_and_a_
     folder = str(tmp_path / "cache")
     assert use_compilation_cache(argparse.Namespace(compilation_cache=folder)) == folder
     assert jax.config.jax_compilation_cache_dir == folder
+
+
+def test_load_answerer_answers_with_an_int8_copy_when_asked(tiny_trained_model):
+    pytest.importorskip("onnxruntime")
+    from keras_qa.models.onnx_runtime import OnnxRuntimeModel
+
+    args = model_parser().parse_args(["--model", tiny_trained_model, "--quantize", "int8"])
+    answerer = load_answerer(args)
+    assert isinstance(answerer.model, OnnxRuntimeModel) and answerer.model.precision == "int8"
+    context = "the red mat . the cat ran to london . the dog sat in paris ."
+    answer = answerer("where did the cat run ?", context)
+    assert answer["answer"] == context[answer["start"] : answer["end"]]
+
+
+def test_quantize_takes_int8_only_and_no_other_dtype(tiny_trained_model, capsys):
+    with pytest.raises(SystemExit):
+        model_parser().parse_args(["--model", tiny_trained_model, "--quantize", "int4"])
+    assert "invalid choice: 'int4'" in capsys.readouterr().err
+    args = ["--model", tiny_trained_model, "--quantize", "int8", "--dtype", "mixed_bfloat16"]
+    with pytest.raises(ValueError, match="computes in int8"):
+        load_answerer(model_parser().parse_args(args))

@@ -20,7 +20,9 @@ import numbers
 import numpy as np
 
 from keras_qa.checkpoints.loading import load_answering_model
+from keras_qa.checkpoints.quantizing import QUANTIZE_CHOICES, int8_onnx_model
 from keras_qa.models.batching import predict_logits
+from keras_qa.models.onnx_runtime import OnnxRuntimeModel
 from keras_qa.models.task import copy_model
 from keras_qa.runtime.precision import answering_dtype
 from keras_qa.text.decoding import (
@@ -76,7 +78,7 @@ class QuestionAnswerer:
         )
 
     @classmethod
-    def from_pretrained(cls, path, batch_size=32, dtype="auto"):
+    def from_pretrained(cls, path, batch_size=32, dtype="auto", quantize=None):
         """Load a model that answers: what `python -m keras_qa.train` saved, or a Hugging Face
         question-answering checkpoint (BERT, DistilBERT, RoBERTa, XLM-RoBERTa or ALBERT
         `*ForQuestionAnswering`, with its trained head and tokenizer).
@@ -87,10 +89,28 @@ class QuestionAnswerer:
             batch_size: windows per model call.
             dtype: the Keras dtype policy to compute in ("float32", "mixed_bfloat16", ...); "auto":
                 float32 on a CPU, the training precision on a GPU; None: the training precision.
+            quantize: None, or "int8": answer with an int8 copy of the model on ONNX Runtime
+                (`keras_qa.checkpoints.quantizing`; made once and cached, it needs the `int8`
+                extra), the CPU's fastest path where bfloat16 is not. `dtype` must then be "auto"
+                or "float32".
         """
+        if quantize is not None and quantize not in QUANTIZE_CHOICES:
+            raise ValueError(
+                f"quantize must be None or one of {QUANTIZE_CHOICES}; got {quantize!r}"
+            )
+        if quantize is not None and dtype not in ("auto", "float32"):
+            raise ValueError(
+                f"quantize={quantize!r} computes in int8; dtype {dtype!r} does not apply"
+            )
         model, tokenizer, config = load_answering_model(path)
         dtype = answering_dtype(dtype)
-        if dtype is not None and dtype != model.backbone.dtype_policy.name:
+        if quantize == "int8":
+            model = OnnxRuntimeModel(
+                int8_onnx_model(model, tokenizer),
+                model.input_names,
+                model.backbone.max_sequence_length,
+            )
+        elif dtype is not None and dtype != model.backbone.dtype_policy.name:
             model = copy_model(model, dtype)
         null_threshold = config.get("null_score_diff_threshold", 0.0)
         return cls(

@@ -44,7 +44,9 @@ IGNORED = ("max_question_len", "padding")
 PARAMETERS = (*DEFAULTS, "doc_stride", "max_seq_len", "batch_size")
 
 
-def pipeline(task=TASK, model=None, tokenizer=None, batch_size=32, dtype="auto", **kwargs):
+def pipeline(
+    task=TASK, model=None, tokenizer=None, batch_size=32, dtype="auto", quantize=None, **kwargs
+):
     """A question-answering pipeline, as `transformers.pipeline("question-answering", model=...)`.
 
     Args:
@@ -54,6 +56,8 @@ def pipeline(task=TASK, model=None, tokenizer=None, batch_size=32, dtype="auto",
         tokenizer: None, or the same path as `model` (the checkpoint's own tokenizer is always used).
         batch_size: windows per model call.
         dtype: the Keras dtype policy to compute in (see `QuestionAnswerer.from_pretrained`).
+        quantize: None, or "int8" to answer with an int8 copy on ONNX Runtime (see
+            `QuestionAnswerer.from_pretrained`).
         **kwargs: call parameters to use by default (`top_k`, `max_answer_len`, ...).
 
     Example:
@@ -69,7 +73,9 @@ def pipeline(task=TASK, model=None, tokenizer=None, batch_size=32, dtype="auto",
         raise ValueError("pass model=: a keras-qa output directory or a Hugging Face checkpoint")
     if tokenizer is not None and tokenizer != model:
         raise ValueError("the tokenizer is the checkpoint's own; pass tokenizer=None")
-    answerer = QuestionAnswerer.from_pretrained(model, batch_size=batch_size, dtype=dtype)
+    answerer = QuestionAnswerer.from_pretrained(
+        model, batch_size=batch_size, dtype=dtype, quantize=quantize
+    )
     return QuestionAnsweringPipeline(answerer, **kwargs)
 
 
@@ -118,8 +124,8 @@ class QuestionAnsweringPipeline:
     def windows(self, settings):
         """`(max_seq_len, doc_stride)` of a call with these parameters: the pipeline's defaults,
         checked (a `ValueError` says what is wrong)."""
-        backbone = getattr(self.answerer.model, "backbone", None)
-        positions = getattr(backbone, "max_sequence_length", None)
+        model = self.answerer.model
+        positions = getattr(getattr(model, "backbone", model), "max_sequence_length", None)
         # transformers' default is min(tokenizer.model_max_length, 384): the model's positions, which
         # keras-qa's Hugging Face export writes as model_max_length.
         model_length = positions or self.answerer.max_length

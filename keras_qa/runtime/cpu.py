@@ -4,14 +4,28 @@ import hashlib
 import platform
 
 
-def cpu_has_bfloat16():
-    """Whether this CPU advertises bfloat16 arithmetic (AMX or AVX-512 BF16), which oneDNN uses."""
+def _cpu_flags():
+    """The words of /proc/cpuinfo's flags lines (empty where there is none: not Linux)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as file:
-            flags = file.read()
-    except OSError:  # not Linux: no way to tell, so no bfloat16 by default
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+            lines = file.read().splitlines()
+    except OSError:
+        return set()
+    return {flag for line in lines if line.startswith("flags") for flag in line.split()}
+
+
+def cpu_has_bfloat16():
+    """Whether this CPU advertises bfloat16 arithmetic (AMX or AVX-512 BF16), which oneDNN uses."""
+    return bool(_cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+def cpu_has_int8_dot_products():
+    """Whether this CPU multiplies int8 by int8 into int32 in one instruction (VNNI or AMX).
+
+    Without it, x86 int8 kernels use an instruction whose 16-bit sums of two products can saturate,
+    which ONNX Runtime avoids by quantizing weights to 7 bits.
+    """
+    return bool(_cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def cpu_fingerprint():

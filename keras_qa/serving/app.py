@@ -135,7 +135,7 @@ def health_report(answerer, scheduler):
     return {
         "status": "ok",
         "backend": backend_name(),
-        "dtype_policy": answerer.model.backbone.dtype_policy.name,
+        "dtype_policy": _precision(answerer.model),
         "max_length": answerer.max_length,
         "doc_stride": answerer.doc_stride,
         "queue": {
@@ -249,3 +249,9 @@ async def answer_request(request, kind, scheduler, access, max_body_bytes, max_c
         logger.info("client %s went away while sending its request", client)
         return Response(status_code=CLIENT_GONE)
     return await answer_while_connected(request, scheduler, job, client)
+
+
+def _precision(model):
+    """The Keras dtype policy the model computes in, or an ONNX Runtime copy's precision ("int8")."""
+    backbone = getattr(model, "backbone", None)
+    return backbone.dtype_policy.name if backbone is not None else model.precision

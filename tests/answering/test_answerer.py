@@ -361,3 +361,26 @@ def test_numbers_that_cannot_work_are_refused_not_taken_as_defaults(tokenizer):
         with pytest.raises(ValueError, match="score_threshold must be a finite number"):
             answerer.read("where?", ["paris is big ."], score_threshold=threshold)
     assert answerer.read("where?", ["paris is big ."], score_threshold=0.0)
+
+
+def test_an_int8_answerer_gives_the_float_answers(tiny_trained_model, tiny_data_file):
+    pytest.importorskip("onnxruntime")
+    from keras_qa import load_examples
+
+    examples = load_examples(tiny_data_file)[:16]
+    questions = [example["question"] for example in examples]
+    contexts = [example["context"] for example in examples]
+    float_answers = QuestionAnswerer.from_pretrained(tiny_trained_model)(questions, contexts)
+    int8 = QuestionAnswerer.from_pretrained(tiny_trained_model, quantize="int8")
+    int8_answers = int8(questions, contexts)
+    same = [a["answer"] == b["answer"] for a, b in zip(float_answers, int8_answers)]
+    assert sum(same) >= 0.9 * len(same)
+    for found, context in zip(int8_answers, contexts):
+        assert context[found["start"] : found["end"]] == found["answer"]
+        assert 0 < found["score"] <= 1
+
+
+@pytest.mark.parametrize("quantize", ["int4", "INT8", True])
+def test_quantize_other_than_int8_is_refused(tiny_trained_model, quantize):
+    with pytest.raises(ValueError, match="quantize must be None or one of"):
+        QuestionAnswerer.from_pretrained(tiny_trained_model, quantize=quantize)

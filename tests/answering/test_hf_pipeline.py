@@ -295,3 +295,15 @@ def test_errors_equal_transformers_pipeline(both_pipelines, kwargs):
         reference(**kwargs)
     with pytest.raises(type(expected.value)):
         ours(**kwargs)
+
+
+def test_the_pipeline_answers_with_an_int8_copy(tiny_trained_model):
+    pytest.importorskip("onnxruntime")
+    qa = pipeline("question-answering", model=tiny_trained_model, quantize="int8")
+    assert qa.answerer.model.precision == "int8"
+    context = "the red mat . the cat ran to london . the dog sat in paris ."
+    answers = qa(question="where did the cat run ?", context=context, top_k=2, max_seq_len=48)
+    assert len(answers) == 2
+    assert all(context[a["start"] : a["end"]] == a["answer"] for a in answers)
+    with pytest.raises(ValueError, match="more than the model's 128 positions"):
+        qa(question="where did the cat run ?", context=context, max_seq_len=129)

@@ -735,3 +735,15 @@ def test_the_inference_client_sends_the_api_key_as_its_token(
         question=QUESTION, context=CONTEXT
     )
     assert found.answer == "london"
+
+
+def test_an_int8_answerer_is_served_and_its_health_says_int8(tiny_trained_model):
+    pytest.importorskip("onnxruntime")
+    int8 = QuestionAnswerer.from_pretrained(tiny_trained_model, quantize="int8")
+    with serving(create_app(int8)) as url:
+        health = httpx.get(url + "/health").json()
+        context = "the red mat . the cat ran to london . the dog sat in paris ."
+        found = post(url, {"question": "where did the cat run ?", "context": context})
+    assert health["dtype_policy"] == "int8"
+    assert found.status_code == 200
+    assert found.json() == int8("where did the cat run ?", context)

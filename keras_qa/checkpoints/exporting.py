@@ -28,6 +28,8 @@ import numpy as np
 
 from keras_qa.checkpoints import saving
 from keras_qa.checkpoints.to_huggingface import save_question_answering_checkpoint
+from keras_qa.models.exact_gelu import use_erf_gelu
+from keras_qa.models.task import copy_model
 from keras_qa.text.features import prepare_eval_features
 
 FORMATS = ("tf_saved_model", "onnx", "huggingface")
@@ -109,6 +111,11 @@ def _export_with_keras(model, tokenizer, config, output, format):
             "keras_qa.export ...): Keras' torch exporter does not take the model's dict of inputs. "
             "The saved model.keras loads on any backend."
         )
+    if format == "onnx":
+        # tf2onnx writes a mixed-precision graph that ONNX Runtime refuses (float16 beside bfloat16),
+        # and TensorFlow's exact GELU as an `erfc` that ONNX has no operator for.
+        model = copy_model(model, "float32")
+        use_erf_gelu(model.backbone)
     length = None if keras.backend.backend() == "tensorflow" else config["max_length"]
     inputs = sample_inputs(tokenizer, model.input_names, config["max_length"], length)
     expected = model.predict_on_batch(inputs)
@@ -131,8 +138,6 @@ def _largest_difference(expected, exported, mask=None):
 
 def _export_huggingface(model, tokenizer, config, output):
     """Write the Hugging Face folder, then load it with transformers and compare logits."""
-    from keras_qa.models.task import copy_model
-
     save_question_answering_checkpoint(model, tokenizer, output)
     inputs = sample_inputs(tokenizer, model.input_names, config["max_length"])
     # The export holds float32 weights and transformers computes in float32: compare with that.

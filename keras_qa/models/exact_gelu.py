@@ -1,8 +1,31 @@
 """KerasHub encoders that compute the exact GELU (erf), as Hugging Face checkpoints with
 `"hidden_act": "gelu"` were trained; KerasHub's BERT and ALBERT compute the tanh approximation."""
 
+import math
+
 import keras
 import keras_hub
+
+
+def erf_gelu(x):
+    """The exact GELU written with `erf`: `x / 2 * (1 + erf(x / sqrt 2))`.
+
+    `keras.activations.gelu` computes the same in one fused kernel on each backend, but on TensorFlow
+    with `erfc`, which ONNX has no operator for; an ONNX export computes this instead
+    (`use_erf_gelu`).
+
+    Example:
+    >>> round(float(erf_gelu(keras.ops.convert_to_tensor(1.0))), 4)
+    0.8413
+    """
+    return 0.5 * x * (1.0 + keras.ops.erf(x * (1.0 / math.sqrt(2.0))))
+
+
+def use_erf_gelu(backbone):
+    """Make a backbone's exact-GELU feedforward layers compute `erf_gelu` (for an ONNX export)."""
+    for layer in backbone._flatten_layers():
+        if getattr(layer, "activation", None) is keras.activations.gelu:
+            layer.activation = erf_gelu
 
 
 def _use_exact_gelu(layers):

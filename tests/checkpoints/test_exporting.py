@@ -48,6 +48,29 @@ def test_an_onnx_export_gives_the_keras_logits(tiny_trained_model, tmp_path):
     assert difference < 1e-4 and (tmp_path / "m.onnx").stat().st_size > 10_000
 
 
+@pytest.mark.skipif(
+    BACKEND != "tensorflow" or importlib.util.find_spec("onnxruntime") is None,
+    reason="ONNX export runs on the TensorFlow backend with the onnx extra",
+)
+def test_an_onnx_export_of_a_bfloat16_exact_gelu_model_loads_and_gives_its_logits(
+    tiny_trained_model, tmp_path
+):
+    # What a Hugging Face BERT trained by the quickstart is: exact GELU (erf), mixed_bfloat16.
+    from keras_qa.checkpoints.saving import save_trained_model
+    from keras_qa.models.exact_gelu import ExactGeluBertBackbone
+    from keras_qa.models.task import QuestionAnsweringModel
+
+    model, tokenizer, config = load_trained_model(tiny_trained_model)
+    backbone_config = {**model.backbone.get_config(), "dtype": "mixed_bfloat16"}
+    exact = QuestionAnsweringModel(ExactGeluBertBackbone.from_config(backbone_config))
+    exact.set_weights(model.get_weights())
+    folder = str(tmp_path / "model")
+    os.makedirs(folder)
+    save_trained_model(exact, tokenizer, folder, **config)
+    path, difference = export_model(folder, str(tmp_path / "m.onnx"), "onnx")
+    assert difference < 1e-4
+
+
 def test_bad_format_and_backend_errors(tiny_trained_model, tmp_path):
     with pytest.raises(ValueError, match="tf_saved_model, onnx, huggingface"):
         export_model(tiny_trained_model, str(tmp_path / "x"), "coreml")

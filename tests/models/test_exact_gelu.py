@@ -46,3 +46,39 @@ def test_exact_gelu_backbones_compute_erf_and_survive_saving(
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded(inputs)["sequence_output"]), exact_output, atol=1e-6
     )
+
+
+def test_erf_gelu_equals_keras_exact_gelu_and_replaces_it_for_an_export():
+    from keras_qa.models.exact_gelu import ExactGeluBertBackbone, erf_gelu, use_erf_gelu
+
+    x = np.linspace(-6, 6, 101).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(erf_gelu(keras.ops.convert_to_tensor(x))),
+        keras.ops.convert_to_numpy(keras.activations.gelu(x, approximate=False)),
+        atol=1e-6,
+    )
+    config = dict(
+        vocabulary_size=50,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=32,
+    )
+    exact = ExactGeluBertBackbone(**config)
+    approximate = keras_hub.models.BertBackbone(**config)
+    inputs = {
+        "token_ids": np.arange(1, 25, dtype="int32").reshape(2, 12) % 50,
+        "segment_ids": np.zeros((2, 12), dtype="int32"),
+        "padding_mask": np.ones((2, 12), dtype="int32"),
+    }
+    before = keras.ops.convert_to_numpy(exact(inputs)["sequence_output"])
+    use_erf_gelu(exact)
+    use_erf_gelu(approximate)  # the tanh approximation is left as it is
+    layers = [layer for layer in exact._flatten_layers() if getattr(layer, "activation", None)]
+    assert sum(layer.activation is erf_gelu for layer in layers) == 4
+    assert not any(
+        getattr(layer, "activation", None) is erf_gelu for layer in approximate._flatten_layers()
+    )
+    after = keras.ops.convert_to_numpy(exact(inputs)["sequence_output"])
+    np.testing.assert_allclose(after, before, atol=1e-5)

@@ -20,12 +20,13 @@ and JAX refuses it there). Hugging Face's side is transformers' `DistilBertForQu
 `BertForQuestionAnswering` built from a config, in two setups:
 - run_qa.py's defaults: float32, AdamW, every window padded to 384, the configs' dropout; inference the
   same way under `torch.inference_mode`;
-- the strongest a user of these CPUs would run: Trainer's `--bf16` (the forward pass under bfloat16
-  autocast) and `--group_by_length` (transformers' `LengthGroupedSampler`: random megabatches of 50
-  batches sorted by length, each batch padded to its longest window), at keras-qa's dropout; the epoch's
-  throughput is projected like keras-qa's buckets, from step times at 8 (`--quick`: 4) quantiles of the
-  batches' lengths; inference under autocast over the windows sorted by length, each batch padded to
-  its longest window.
+- the strongest a user of this CPU would run: `--group_by_length` (transformers'
+  `LengthGroupedSampler`: random megabatches of 50 batches sorted by length, each batch padded to its
+  longest window), with Trainer's `--bf16` (the forward pass under bfloat16 autocast) only where the
+  CPU has bfloat16 instructions (AMX or AVX-512 BF16; elsewhere `--bf16` is several times slower than
+  float32), at keras-qa's dropout; the epoch's throughput is projected like keras-qa's buckets, from
+  step times at 8 (`--quick`: 4) quantiles of the batches' lengths; inference the same way (autocast
+  where the CPU has bfloat16) over the windows sorted by length, each batch padded to its longest.
 The table gives each keras-qa figure as a ratio to both: to run_qa.py's default, and to the faster of
 the two for the same task (training or inference).
 
@@ -64,6 +65,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from keras_qa.runtime.allocator import freed_memory_environment  # noqa: E402
+from keras_qa.runtime.cpu import cpu_has_bfloat16  # noqa: E402
 
 MODELS = {
     # distilbert-base-uncased's configuration.
@@ -90,7 +92,12 @@ MAX_LENGTH, DOC_STRIDE = 384, 128
 RESULT_PREFIX = "RESULT "
 # The two Hugging Face setups: run_qa.py's defaults, and what a user of these CPUs would run.
 RUN_QA_DEFAULT = "run_qa.py default: float32, padded to 384"
-STRONG_PEER = "Trainer --bf16 --group_by_length: bfloat16 autocast, dynamic padding"
+# The strongest setup depends on the CPU: --bf16 only where it has bfloat16 instructions (on an AVX2-only
+# AMD EPYC, --bf16 trained at 0.34 windows/s, far below float32).
+STRONG_PEER_BFLOAT16 = "Trainer --bf16 --group_by_length: bfloat16 autocast, dynamic padding"
+STRONG_PEER_FLOAT32 = (
+    "Trainer --group_by_length: float32, dynamic padding (no bfloat16 on this CPU)"
+)
 # The figures docs/performance.md quotes; only a full run writes there by default.
 COMMITTED_RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -420,9 +427,14 @@ def reference_worker(options):
         if "inference" in options["scenarios"]:
             report(**default, **reference_inference(model, inputs, segments, evaluation, options))
         del model
-        # What a user of these CPUs would run: Trainer's --bf16 (autocast) and --group_by_length
-        # with dynamic padding, at keras-qa's dropout.
-        strong = {"model": model_name, "precision": "bfloat16 autocast", "setup": STRONG_PEER}
+        # What a user of this CPU would run: --group_by_length with dynamic padding, at keras-qa's
+        # dropout, and Trainer's --bf16 (autocast) where the CPU has bfloat16 instructions.
+        autocast = options["peer_bfloat16"]
+        strong = {
+            "model": model_name,
+            "precision": "bfloat16 autocast" if autocast else "float32",
+            "setup": STRONG_PEER_BFLOAT16 if autocast else STRONG_PEER_FLOAT32,
+        }
         model, segments = build(model_name, options["dropout"])
         if {"train_fixed", "train_bucketed"} & set(options["scenarios"]):
             model.train()
@@ -437,7 +449,7 @@ def reference_worker(options):
                 rows = plan[int(np.flatnonzero(padded == length)[0])]
                 batch = inputs(train, rows, segments, int(length))
                 durations = [
-                    train_step(model, optimizer, batch, rows, autocast=True)
+                    train_step(model, optimizer, batch, rows, autocast=autocast)
                     for _ in range(1 + max(1, options["bucket_steps"]))
                 ]
                 seconds_at_length[int(length)] = step_statistics(durations, 1)[0]
@@ -457,7 +469,7 @@ def reference_worker(options):
             )
         if "inference" in options["scenarios"]:
             result = reference_inference(
-                model, inputs, segments, evaluation, options, autocast=True
+                model, inputs, segments, evaluation, options, autocast=autocast, by_length=True
             )
             report(**strong, **result)
         del model
@@ -477,10 +489,12 @@ def length_grouped_batches(lengths, batch_size, rng):
     return batches
 
 
-def reference_inference(model, inputs, segments, evaluation, options, autocast=False):
-    """transformers' model over the eval windows in batches; with `autocast`, under bfloat16
-    autocast over windows grouped by length, each batch padded to its longest (dynamic padding),
-    else in their order padded to 384."""
+def reference_inference(
+    model, inputs, segments, evaluation, options, autocast=False, by_length=False
+):
+    """transformers' model over the eval windows in batches, under bfloat16 autocast with
+    `autocast`; with `by_length` over windows grouped by length, each batch padded to its longest
+    (dynamic padding), else in their order padded to 384."""
     import torch
 
     model.eval()
@@ -491,10 +505,10 @@ def reference_inference(model, inputs, segments, evaluation, options, autocast=F
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         for _ in range(1 + options["inference_repeats"]):
             began = time.perf_counter()
-            order = np.argsort(lengths, kind="stable") if autocast else np.arange(windows)
+            order = np.argsort(lengths, kind="stable") if by_length else np.arange(windows)
             for begin in range(0, windows, eval_batch):
                 rows = order[begin : begin + eval_batch]
-                length = int(lengths[rows].max()) if autocast else None
+                length = int(lengths[rows].max()) if by_length else None
                 model(**inputs(evaluation, rows, segments, length))
             seconds.append(time.perf_counter() - began)
     median = statistics.median(seconds[1:])
@@ -585,7 +599,7 @@ def implementation_name(result):
         return f"keras-qa {result['backend']}"
     if is_run_qa_default(result):
         return "HF torch, run_qa.py default"
-    return "HF torch, --bf16 --group_by_length"
+    return "HF torch, " + result["setup"].split(":")[0].replace("Trainer ", "")
 
 
 def markdown_table(results):
@@ -653,7 +667,11 @@ def bar_chart(results, path):
                     bars.append(reference)
             bars.sort(key=lambda r: (r["implementation"] != "huggingface", -r["seq_per_s"]))
             labels = [
-                ("HF run_qa\nfloat32 384" if is_run_qa_default(r) else "HF bf16\nby length")
+                (
+                    "HF run_qa\nfloat32 384"
+                    if is_run_qa_default(r)
+                    else f"HF {r['precision'].split()[0]}\nby length"
+                )
                 if r["implementation"] == "huggingface"
                 else f"{r['backend']}\n{r['precision'].replace('mixed_', '')}"
                 for r in bars
@@ -759,6 +777,7 @@ def main():
         "inference_repeats": 1 if quick else 2,
         "dropout": args.dropout,
         "reference_dropout": args.reference_dropout,
+        "peer_bfloat16": cpu_has_bfloat16(),
     }
     began = time.perf_counter()
     results = []

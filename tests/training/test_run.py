@@ -248,7 +248,9 @@ def test_a_trained_model_in_the_output_dir_is_kept_unless_overwrite(
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     # The error and the --debug hint close it (TensorFlow may log its start-up before them).
     error = refused.stderr.strip().splitlines()[-2]
-    assert error.startswith("python -m keras_qa.train: error: --output-dir") and "--overwrite" in error
+    assert (
+        error.startswith("python -m keras_qa.train: error: --output-dir") and "--overwrite" in error
+    )
     fine_tune(dataclasses.replace(settings, overwrite=True), verbose=0)
     assert (run / "model.keras").read_bytes() != before["model.keras"]
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from keras_qa.checkpoints.loading import load_answering_model
 from keras_qa.checkpoints.quantizing import QUANTIZE_CHOICES, int8_onnx_model
+from keras_qa.errors import ModelFileError
 from keras_qa.models.batching import predict_logits
 from keras_qa.models.onnx_runtime import OnnxRuntimeModel
 from keras_qa.models.task import copy_model
@@ -105,11 +106,7 @@ class QuestionAnswerer:
         model, tokenizer, config = load_answering_model(path)
         dtype = answering_dtype(dtype)
         if quantize == "int8":
-            model = OnnxRuntimeModel(
-                int8_onnx_model(model, tokenizer),
-                model.input_names,
-                model.backbone.max_sequence_length,
-            )
+            model = _int8_model(model, tokenizer)
         elif dtype is not None and dtype != model.backbone.dtype_policy.name:
             model = copy_model(model, dtype)
         null_threshold = config.get("null_score_diff_threshold", 0.0)
@@ -316,6 +313,15 @@ class QuestionAnswerer:
                 )
             )
         return answers
+
+
+def _int8_model(model, tokenizer):
+    """The model's int8 copy on ONNX Runtime; a cached file that does not load is made again."""
+    arguments = (model.input_names, model.backbone.max_sequence_length)
+    try:
+        return OnnxRuntimeModel(int8_onnx_model(model, tokenizer), *arguments)
+    except ModelFileError:
+        return OnnxRuntimeModel(int8_onnx_model(model, tokenizer, refresh=True), *arguments)
 
 
 def _null_log_probabilities(log_probabilities, example_index, num_examples):

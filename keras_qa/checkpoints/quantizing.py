@@ -26,6 +26,7 @@ import tempfile
 import numpy as np
 
 from keras_qa.checkpoints.to_huggingface import save_question_answering_checkpoint
+from keras_qa.models.onnx_runtime import INSTALL_HINT, import_onnxruntime
 from keras_qa.runtime.cpu import cpu_has_int8_dot_products
 from keras_qa.version import __version__
 
@@ -62,7 +63,7 @@ def default_cache_folder():
     return os.path.join(folder, "int8")
 
 
-def int8_onnx_model(model, tokenizer, cache_folder=None):
+def int8_onnx_model(model, tokenizer, cache_folder=None, refresh=False):
     """The path of an int8 ONNX file that computes `model`'s start and end logits.
 
     Args:
@@ -70,16 +71,17 @@ def int8_onnx_model(model, tokenizer, cache_folder=None):
             backbone (what keras-qa trains or loads from Hugging Face).
         tokenizer: its `QATokenizer`.
         cache_folder: where converted files are kept (default: `default_cache_folder()`).
+        refresh: convert again even where the cache holds a file (one that would not load).
 
     Returns:
         The path of `model.onnx` in the cache; its inputs are transformers' names (`input_ids`,
         `attention_mask`, and `token_type_ids` where the model takes segments), int64.
     """
-    import onnxruntime
-
-    key = _model_digest(model, onnxruntime.__version__)
+    key = _model_digest(model, import_onnxruntime().__version__)
     folder = os.path.join(cache_folder or default_cache_folder(), key)
     path = os.path.join(folder, "model.onnx")
+    if refresh:
+        shutil.rmtree(folder, ignore_errors=True)
     if os.path.isfile(path):
         return path
     os.makedirs(os.path.dirname(folder), mode=0o700, exist_ok=True)
@@ -138,10 +140,9 @@ def _export_with_transformers(folder, output, with_segments):
         text=True,
     )
     if done.returncode != 0:
-        missing = "No module named" in done.stderr
-        hint = ' (pip install -e ".[int8]": transformers, torch, onnx and onnxruntime)'
+        hint = f" ({INSTALL_HINT})" if "No module named" in done.stderr else ""
         raise RuntimeError(
-            f"quantize='int8' exports the model to ONNX with transformers{hint if missing else ''}; "
+            f"quantize='int8' exports the model to ONNX with transformers{hint}; "
             f"the export failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}"
         )
 

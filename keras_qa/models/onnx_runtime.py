@@ -8,7 +8,10 @@ it unchanged (see `keras_qa.checkpoints.quantizing` for how the int8 file is mad
 
 import numpy as np
 
+from keras_qa.errors import ModelFileError
 from keras_qa.models.task import MODEL_INPUTS, PADDING_LOGIT
+
+INSTALL_HINT = 'pip install -e ".[int8]" (onnx and onnxruntime, with transformers and torch)'
 
 # keras-qa's feature names -> transformers' input names, which the exported file takes.
 ONNX_INPUTS = {
@@ -44,14 +47,18 @@ class OnnxRuntimeModel:
         precision="int8",
         threads=None,
     ):
-        import onnxruntime
-
+        onnxruntime = import_onnxruntime()
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
-        self.session = onnxruntime.InferenceSession(
-            path, options, providers=["CPUExecutionProvider"]
-        )
+        try:
+            self.session = onnxruntime.InferenceSession(
+                path, options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ONNX Runtime raises its own classes for unreadable files
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            message = f"{path} is not an ONNX model ONNX Runtime can run: {first_line}"
+            raise ModelFileError(message) from None
         self.path = path
         self.input_names = list(input_names)
         self.max_sequence_length = int(max_sequence_length)
@@ -73,3 +80,14 @@ class OnnxRuntimeModel:
             "start_logits": np.where(padding, PADDING_LOGIT, start_logits).astype(np.float32),
             "end_logits": np.where(padding, PADDING_LOGIT, end_logits).astype(np.float32),
         }
+
+
+def import_onnxruntime():
+    """The `onnxruntime` module, or an error that says what to install."""
+    try:
+        import onnxruntime
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            f"answering in int8 needs ONNX Runtime: {INSTALL_HINT}"
+        ) from error
+    return onnxruntime

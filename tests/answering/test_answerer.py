@@ -1,4 +1,5 @@
 import math
+import os
 import tracemalloc
 
 import numpy as np
@@ -384,3 +385,16 @@ def test_an_int8_answerer_gives_the_float_answers(tiny_trained_model, tiny_data_
 def test_quantize_other_than_int8_is_refused(tiny_trained_model, quantize):
     with pytest.raises(ValueError, match="quantize must be None or one of"):
         QuestionAnswerer.from_pretrained(tiny_trained_model, quantize=quantize)
+
+
+def test_a_damaged_int8_file_in_the_cache_is_made_again(tiny_trained_model, tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("KERAS_QA_CACHE", str(tmp_path))
+    first = QuestionAnswerer.from_pretrained(tiny_trained_model, quantize="int8")
+    path = first.model.path
+    with open(path, "wb") as file:
+        file.write(b"damaged")
+    again = QuestionAnswerer.from_pretrained(tiny_trained_model, quantize="int8")
+    assert again.model.path == path and os.path.getsize(path) > 1000
+    context = "the red mat . the cat ran to london ."
+    assert again("where did the cat run ?", context) == first("where did the cat run ?", context)

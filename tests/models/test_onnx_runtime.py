@@ -36,3 +36,12 @@ def test_the_input_order_of_the_keras_model_does_not_matter(tiny_int8_model_file
 def test_a_file_that_takes_an_input_the_model_lacks_is_refused(tiny_int8_model_file):
     with pytest.raises(ValueError, match="token_type_ids"):
         OnnxRuntimeModel(tiny_int8_model_file, ["token_ids", "padding_mask"], 128)
+
+
+def test_a_file_onnx_runtime_cannot_read_is_a_model_file_error_naming_it(tmp_path):
+    from keras_qa.errors import ModelFileError
+
+    damaged = tmp_path / "model.onnx"
+    damaged.write_bytes(b"not an onnx graph")
+    with pytest.raises(ModelFileError, match=f"{damaged} is not an ONNX model"):
+        OnnxRuntimeModel(str(damaged), NAMES, 128)

@@ -10,7 +10,9 @@ Two parts (about 2 and 6 minutes on 2 cores; the machine is shared, so compare w
   optimizer) in a fresh process for each setting: float32 with glibc's default malloc, float32 with
   malloc keeping freed memory (`keras_qa.runtime.allocator`'s tunables, from the process's start, as the
   train command runs; the two bfloat16 settings too), mixed_bfloat16 plain, mixed_bfloat16 with the
-  fast products. Seconds per step, and the page faults and system time of a step.
+  fast products. Seconds per step, the page faults and system time of a step, and the seconds the
+  first step of each length took beyond a later one (its tracing and compilation; with
+  `JAX_COMPILATION_CACHE_DIR` set, loading it from there when an earlier run wrote it).
 
     KERAS_BACKEND=jax python benchmarks/jax_cpu_training.py --output-dir benchmarks/results/jax_cpu
 """
@@ -233,11 +235,13 @@ def step_worker(setting, lengths, steps):
             print(RESULT_PREFIX + json.dumps(row), flush=True)
 
 
-def measure_steps(lengths, steps, profile=False):
+def measure_steps(lengths, steps, profile=False, settings=None):
     import tempfile
 
     rows = []
     for name, setting in STEP_SETTINGS.items():
+        if settings and name not in settings:
+            continue
         environment = dict(os.environ)
         if setting["keep_freed_memory"]:  # from the process's start, as the train command does
             environment = freed_memory_environment(environment)
@@ -296,6 +300,7 @@ def step_table(rows):
         "sequences / s",
         "page faults / step",
         "system s / step",
+        "compile s",
     ]
     cells = [
         [
@@ -305,6 +310,7 @@ def step_table(rows):
             f"{row['sequences_per_second']:.1f}",
             f"{row['page_faults_per_step']:,.0f}",
             f"{row['system_seconds_per_step']:.2f}",
+            f"{row['first_step_seconds'] - row['seconds_per_step']:.2f}",
         ]
         for row in rows
     ]
@@ -326,6 +332,11 @@ def main():
         help="also profile each setting's step (jax.profiler and XLA's dump): milliseconds per "
         "kind of operation",
     )
+    parser.add_argument(
+        "--settings",
+        help="only these step settings, separated by ';' (default: all): "
+        + "; ".join(STEP_SETTINGS),
+    )
     parser.add_argument("--output-dir", help="where products.json / steps.json go (optional)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -343,7 +354,11 @@ def main():
         print("\nGFLOP/s\n" + product_table(tables["products"]))
     if args.part in ("steps", "both"):
         lengths = [int(length) for length in args.lengths.split(",")]
-        tables["steps"] = measure_steps(lengths, args.steps, args.profile)
+        settings = args.settings.split(";") if args.settings else None
+        unknown = set(settings or ()) - set(STEP_SETTINGS)
+        if unknown:
+            parser.error(f"unknown settings: {sorted(unknown)}")
+        tables["steps"] = measure_steps(lengths, args.steps, args.profile, settings)
         print("\n" + step_table(tables["steps"]))
         if args.profile:
             print("\nms per step by kind of operation\n" + profile_table(tables["steps"]))

@@ -4,10 +4,10 @@
         -> ONNX Runtime's transformer fusions -> dynamic int8 quantization -> model.onnx (cached)
 
 ONNX Runtime fuses attention, GELU and layer normalisation only in the graph transformers exports with
-its "eager" attention; Keras' own ONNX export (tf2onnx) leaves them as dozens of small operations, and
-Keras' `model.quantize("int8")` computes int8 products in int32 on PyTorch and TensorFlow
-(docs/performance.md, "Answering on a CPU"). The weights are quantized per output channel, the
-activations per batch as they come; the products that read GELU's output stay in float32, since their
+its "eager" attention; Keras' own ONNX export (tf2onnx) leaves them as dozens of small operations,
+and Keras' `model.quantize("int8")` ran slower than float32 on PyTorch and TensorFlow
+(docs/performance.md, "Answering engines on a CPU"). The weights are quantized per output channel,
+the activations per batch as they come; the products that read GELU's output stay in float32, since their
 inputs' outliers cost most of the answers plain dynamic quantization loses.
 
 The conversion needs transformers and torch (the `int8` extra) and runs transformers in a process of

@@ -20,14 +20,15 @@ its own (transformers and torch, the `interop` extra), away from TensorFlow.
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
 from keras_qa.checkpoints import saving
-from keras_qa.checkpoints.to_huggingface import save_question_answering_checkpoint
+from keras_qa.checkpoints.to_huggingface import (
+    run_transformers_script,
+    save_question_answering_checkpoint,
+)
 from keras_qa.models.exact_gelu import use_erf_gelu
 from keras_qa.models.task import copy_model
 from keras_qa.text.features import prepare_eval_features
@@ -149,8 +150,7 @@ def _export_huggingface(model, tokenizer, config, output):
     return _largest_difference(expected, exported, inputs["padding_mask"])
 
 
-# Runs the check in a process of its own: transformers imports triton where torch brought it, and
-# triton crashes a process that has loaded TensorFlow (which KerasHub imports).
+# Run by run_transformers_script, in a process of its own, away from TensorFlow.
 TRANSFORMERS_CHECK = """
 import sys
 import numpy as np
@@ -174,20 +174,13 @@ def _transformers_logits(folder, inputs):
     inputs_path = os.path.join(staging, "check-inputs.npz")
     outputs_path = os.path.join(staging, "check-outputs.npz")
     np.savez(inputs_path, **{name: np.asarray(value) for name, value in inputs.items()})
-    environment = {**os.environ, "USE_TF": "0", "USE_TORCH": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    done = subprocess.run(
-        [sys.executable, "-c", TRANSFORMERS_CHECK, folder, inputs_path, outputs_path],
-        env=environment,
-        capture_output=True,
-        text=True,
+    run_transformers_script(
+        TRANSFORMERS_CHECK,
+        [folder, inputs_path, outputs_path],
+        "--format huggingface checks the export with transformers on PyTorch",
+        "the check",
+        'pip install -e ".[interop]": transformers and torch',
     )
-    if done.returncode != 0:
-        missing = "No module named" in done.stderr
-        hint = ' (pip install -e ".[interop]": transformers and torch)' if missing else ""
-        raise RuntimeError(
-            f"--format huggingface checks the export with transformers on PyTorch{hint}; the "
-            f"check failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}"
-        )
     with np.load(outputs_path) as found:
         return {name: found[name] for name in ("start_logits", "end_logits")}
 

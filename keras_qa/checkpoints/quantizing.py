@@ -19,13 +19,14 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
-from keras_qa.checkpoints.to_huggingface import save_question_answering_checkpoint
+from keras_qa.checkpoints.to_huggingface import (
+    run_transformers_script,
+    save_question_answering_checkpoint,
+)
 from keras_qa.models.onnx_runtime import INSTALL_HINT, import_onnxruntime
 from keras_qa.runtime.cpu import cpu_has_int8_dot_products
 from keras_qa.version import __version__
@@ -132,19 +133,13 @@ def _convert(model, tokenizer, staging):
 
 
 def _export_with_transformers(folder, output, with_segments):
-    environment = {**os.environ, "USE_TF": "0", "USE_TORCH": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    done = subprocess.run(
-        [sys.executable, "-c", EXPORT_SCRIPT, folder, output, "1" if with_segments else "0"],
-        env=environment,
-        capture_output=True,
-        text=True,
+    run_transformers_script(
+        EXPORT_SCRIPT,
+        [folder, output, "1" if with_segments else "0"],
+        "quantize='int8' exports the model to ONNX with transformers",
+        "the export",
+        INSTALL_HINT,
     )
-    if done.returncode != 0:
-        hint = f" ({INSTALL_HINT})" if "No module named" in done.stderr else ""
-        raise RuntimeError(
-            f"quantize='int8' exports the model to ONNX with transformers{hint}; "
-            f"the export failed (exit {done.returncode}): {done.stderr.strip()[-1500:]}"
-        )
 
 
 def _fuse(source, output, config):

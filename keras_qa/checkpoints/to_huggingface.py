@@ -6,6 +6,8 @@ would read from a checkpoint is recorded with its reshaping, which is then undon
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -40,6 +42,34 @@ def save_question_answering_checkpoint(model, tokenizer, folder):
     with open(os.path.join(folder, "config.json"), "w", encoding="utf-8") as file:
         json.dump(config, file, indent=2)
     tokenizer.save_hugging_face(folder, model_max_length=model.backbone.max_sequence_length)
+
+
+def run_transformers_script(script, arguments, purpose, step, install_hint):
+    """Run `script` (Python that imports transformers on PyTorch) with `arguments` in a fresh process.
+
+    transformers imports triton where torch brought it, and triton crashes a process that has loaded
+    TensorFlow (which KerasHub imports), so transformers never runs in keras-qa's own process.
+
+    Args:
+        script: the Python source, reading `sys.argv[1:]`.
+        arguments: its command-line arguments (strings).
+        purpose: what the script is for, the start of the error message if it fails.
+        step: what failed, in that message ("the check", "the export").
+        install_hint: what to install, told when the failure is a missing module.
+    """
+    environment = {**os.environ, "USE_TF": "0", "USE_TORCH": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        hint = f" ({install_hint})" if "No module named" in done.stderr else ""
+        raise RuntimeError(
+            f"{purpose}{hint}; {step} failed (exit {done.returncode}): "
+            f"{done.stderr.strip()[-1500:]}"
+        )
 
 
 def _transformers_config(backbone, tokenizer):

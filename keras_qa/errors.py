@@ -19,6 +19,13 @@ def caller_stacklevel():
     return level
 
 
+def first_line(error, limit=300):
+    """The first line of an error's message, cut to `limit` characters (some messages print whole
+    weight arrays), for a one-line message of our own that wraps it."""
+    line = (str(error).strip().splitlines() or [""])[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class KerasQAError(Exception):
     """A problem with the user's input that keras-qa can explain in one line."""
 

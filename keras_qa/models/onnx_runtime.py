@@ -8,7 +8,7 @@ it unchanged (see `keras_qa.checkpoints.quantizing` for how the int8 file is mad
 
 import numpy as np
 
-from keras_qa.errors import ModelFileError
+from keras_qa.errors import ModelFileError, first_line
 from keras_qa.models.task import MODEL_INPUTS, PADDING_LOGIT
 
 INSTALL_HINT = 'pip install -e ".[int8]" (onnx and onnxruntime, with transformers and torch)'
@@ -56,8 +56,7 @@ class OnnxRuntimeModel:
                 path, options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:  # ONNX Runtime raises its own classes for unreadable files
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            message = f"{path} is not an ONNX model ONNX Runtime can run: {first_line}"
+            message = f"{path} is not an ONNX model ONNX Runtime can run: {first_line(error)}"
             raise ModelFileError(message) from None
         self.path = path
         self.input_names = list(input_names)

@@ -4,13 +4,18 @@ import hashlib
 import platform
 
 
-def _cpu_flags():
-    """The words of /proc/cpuinfo's flags lines (empty where there is none: not Linux)."""
+def _cpuinfo_lines():
+    """The lines of /proc/cpuinfo, or None where there is none (not Linux)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as file:
-            lines = file.read().splitlines()
+            return file.read().splitlines()
     except OSError:
-        return set()
+        return None
+
+
+def _cpu_flags():
+    """The words of /proc/cpuinfo's flags lines (empty where there is none: not Linux)."""
+    lines = _cpuinfo_lines() or []
     return {flag for line in lines if line.startswith("flags") for flag in line.split()}
 
 
@@ -30,10 +35,8 @@ def cpu_has_int8_dot_products():
 
 def cpu_fingerprint():
     """A short digest of this CPU's model and instruction sets (what a compiled program depends on)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            lines = file.read().splitlines()
-    except OSError:  # not Linux: the machine's architecture and processor name instead
+    lines = _cpuinfo_lines()
+    if lines is None:  # not Linux: the machine's architecture and processor name instead
         lines = [platform.machine(), platform.processor()]
     described = sorted({line for line in lines if line.startswith(("model name", "flags"))})
     return hashlib.sha256("\n".join(described).encode()).hexdigest()[:12]

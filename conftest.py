@@ -100,13 +100,9 @@ def tiny_trained_model(tiny_preset, tiny_data_file, tmp_path_factory):
 @pytest.fixture(scope="session", autouse=True)
 def _int8_cache(tmp_path_factory):
     """Models converted for `quantize="int8"` go to a folder of the test session, not ~/.cache."""
-    previous = os.environ.get("KERAS_QA_CACHE")
-    os.environ["KERAS_QA_CACHE"] = str(tmp_path_factory.mktemp("keras-qa-cache"))
-    yield
-    if previous is None:
-        os.environ.pop("KERAS_QA_CACHE")
-    else:
-        os.environ["KERAS_QA_CACHE"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KERAS_QA_CACHE", str(tmp_path_factory.mktemp("keras-qa-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ Each message names what is wrong and where (the setting, the file, the record), 
 command line can print it without a traceback.
 """
 
+import math
+import numbers
 import os
 import sys
 
@@ -17,6 +19,12 @@ def caller_stacklevel():
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     return level
+
+
+def is_finite_number(value):
+    """Whether `value` is a real number other than a bool, NaN or an infinity (what a threshold
+    setting takes)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def first_line(error, limit=300):

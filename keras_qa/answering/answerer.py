@@ -21,7 +21,7 @@ import numpy as np
 
 from keras_qa.checkpoints.loading import load_answering_model
 from keras_qa.checkpoints.quantizing import QUANTIZE_CHOICES, int8_onnx_model
-from keras_qa.errors import ModelFileError
+from keras_qa.errors import ModelFileError, is_finite_number
 from keras_qa.models.batching import predict_logits
 from keras_qa.models.onnx_runtime import OnnxRuntimeModel
 from keras_qa.models.task import copy_model
@@ -69,7 +69,7 @@ class QuestionAnswerer:
         ):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
                 raise ValueError(f"{name} must be an integer >= {least}; got {value!r}")
-        if not _is_finite_number(null_threshold):
+        if not is_finite_number(null_threshold):
             raise ValueError(f"null_threshold must be a finite number; got {null_threshold!r}")
         self.model = model
         self.null_threshold = float(null_threshold)
@@ -204,7 +204,7 @@ class QuestionAnswerer:
         """
         questions, documents = _question_over_documents(question, documents)
         _check_counts(top_k, max_answer_length)
-        if score_threshold is not None and not _is_finite_number(score_threshold):
+        if score_threshold is not None and not is_finite_number(score_threshold):
             raise ValueError(
                 f"score_threshold must be a finite number or None; got {score_threshold!r}"
             )
@@ -346,10 +346,6 @@ def _question_over_documents(question, documents):
     except (TypeError, ValueError) as error:
         raise type(error)(str(error).replace("context", "document")) from None
     return questions, documents
-
-
-def _is_finite_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_counts(top_k, max_answer_length):

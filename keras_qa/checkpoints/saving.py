@@ -11,7 +11,6 @@ A trained model is a directory holding
 Saving and loading import Keras when called, so that reading `keras_qa.json` needs none.
 """
 
-import math
 import os
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ from keras_qa.checkpoints.sources import (
     tokenizer_directory,
 )
 from keras_qa.checkpoints.weight_shapes import check_finite_weights, check_keras_sizes
-from keras_qa.errors import ModelFileError
+from keras_qa.errors import ModelFileError, is_finite_number
 from keras_qa.files import read_json, write_json_atomically
 from keras_qa.text.features import largest_doc_stride
 from keras_qa.text.tokenizer import QATokenizer
@@ -69,8 +68,7 @@ def read_config(directory):
             f"({config['max_length']})"
         )
     threshold = config.get("null_score_diff_threshold", 0.0)
-    finite = isinstance(threshold, (int, float)) and not isinstance(threshold, bool)
-    if not finite or not math.isfinite(threshold):
+    if not is_finite_number(threshold):
         raise ModelFileError(
             f"{path}: 'null_score_diff_threshold' must be a finite number, found {threshold!r}"
         )

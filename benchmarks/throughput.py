@@ -42,6 +42,9 @@ with the 0.1 of the DistilBERT and MiniLM configurations, as run_qa.py does (`--
 0.1`). Dropout is not free (Keras' attention falls back from the fused kernel when it is on):
 `--dropout 0.1` measures keras-qa at the reference's dropout, and docs/performance.md gives both.
 
+Throughput is per step; the minutes each recipe needs to reach a given F1 (keras-qa's quickstart
+against run_qa.py's defaults in the strongest setup above) are `benchmarks/time_to_accuracy.py`'s.
+
 Output: a Markdown table on stdout (ratios to the reference as columns), `throughput.json` and
 `throughput.png` in `--output-dir` (benchmarks/results; for `--quick` a new temporary directory unless
 given, never benchmarks/results). `--quick` (DistilBERT shape only, each backend in the precision

@@ -5,7 +5,8 @@ A trained model is a directory holding
 - `model.keras`: the `QuestionAnsweringModel`, uncompiled (`keras.saving.load_model` reads it);
 - `tokenizer/`: its `QATokenizer` (`QATokenizer.save`);
 - `keras_qa.json`: what answering needs besides the weights (`max_length`, `doc_stride`, `n_best`,
-  `max_answer_length`), the base model and the keras-qa version.
+  `max_answer_length`; the score `calibration` when one was fitted), the base model and the
+  keras-qa version.
 
 `keras_qa.json` is written last, so a folder is a trained model only once everything else is in place.
 Saving and loading import Keras when called, so that reading `keras_qa.json` needs none.
@@ -25,6 +26,7 @@ from keras_qa.checkpoints.sources import (
 from keras_qa.checkpoints.weight_shapes import check_finite_weights, check_keras_sizes
 from keras_qa.errors import ModelFileError, is_finite_number
 from keras_qa.files import read_json, write_json_atomically
+from keras_qa.text.calibration import Calibration
 from keras_qa.text.features import largest_doc_stride
 from keras_qa.text.tokenizer import QATokenizer
 from keras_qa.version import __version__
@@ -72,7 +74,18 @@ def read_config(directory):
         raise ModelFileError(
             f"{path}: 'null_score_diff_threshold' must be a finite number, found {threshold!r}"
         )
+    if "calibration" in config:
+        try:
+            Calibration.from_config(config["calibration"])
+        except ValueError as error:
+            raise ModelFileError(f"{path}: 'calibration' is not valid: {error}") from None
     return config
+
+
+def calibration_of(config):
+    """The `Calibration` saved in a (checked) `keras_qa.json` dict, or None."""
+    saved = config.get("calibration")
+    return None if saved is None else Calibration.from_config(saved)
 
 
 def save_trained_model(model, tokenizer, directory, **config):

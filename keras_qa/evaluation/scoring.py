@@ -50,7 +50,8 @@ def evaluate_answers(
         verbose: 1 for a progress bar.
         null_threshold: SQuAD v2.0 only; see above.
         details: also return `{"nbest": nbest_predictions(...), "null_odds": {id: null_odds} or
-            None}` (run_qa.py's `nbest_predictions.json` and `null_odds.json`).
+            None, "log_odds": {id: the best span's log-odds}}` (run_qa.py's
+            `nbest_predictions.json` and `null_odds.json`; the log-odds are what calibration maps).
     """
     start_logits, end_logits = predict_logits(
         model, features, batch_size, bucket_width, verbose=verbose
@@ -67,7 +68,8 @@ def evaluate_answers(
     if not details:
         return predictions, scores
     null_odds = null_odds_of(decoded) if version == 2 else None
-    return predictions, scores, {"nbest": nbest, "null_odds": null_odds}
+    details = {"nbest": nbest, "null_odds": null_odds, "log_odds": log_odds_of(decoded)}
+    return predictions, scores, details
 
 
 def decode_with_details(
@@ -83,6 +85,12 @@ def decode_with_details(
         examples, features, start_logits, end_logits, include_null=include_null, **decoding
     )
     return texts, decoded, nbest
+
+
+def log_odds_of(decoded):
+    """`{id: the best span's score}`: under the default "null_relative" decoding its log-odds
+    against its window's "not here" (what calibration maps to a probability)."""
+    return {qid: values["score"] for qid, values in decoded.items()}
 
 
 def null_odds_of(decoded):
@@ -132,7 +140,8 @@ def answer_examples(
         verbose: 1 for a progress bar.
 
     Returns:
-        `(predictions, details)`: `{id: answer}`, and `write_details`' dict.
+        `(predictions, details)`: `{id: answer}`, and `write_details`' dict with `"log_odds"`
+        (`{id: the best span's log-odds}`) added.
     """
     doc_stride = answerer.doc_stride if doc_stride is None else doc_stride
     texts, decoded, nbest = {}, {}, {}
@@ -145,7 +154,8 @@ def answer_examples(
         for collected, part in zip((texts, decoded, nbest), found):
             collected.update(part)
         progress.update(begin + len(chunk))
-    predictions, details = texts, {"nbest": nbest, "null_odds": None}
+    predictions = texts
+    details = {"nbest": nbest, "null_odds": None, "log_odds": log_odds_of(decoded)}
     if abstain:
         threshold = answerer.null_threshold if null_threshold is None else null_threshold
         predictions, _ = answer_or_abstain(examples, texts, decoded, threshold)

@@ -20,14 +20,17 @@ from keras_qa.checkpoints.saving import (
     CONFIG_FILE,
     MODEL_FILE,
     TOKENIZER_DIR,
+    calibration_of,
     copy_answering_files,
     is_trained_model,
     load_trained_model,
     read_config,
     save_trained_model,
+    update_config,
 )
 from keras_qa.errors import ModelFileError
 from keras_qa.models.task import QuestionAnsweringModel, model_inputs, model_targets
+from keras_qa.text.calibration import Calibration
 from keras_qa.text.tokenizer import QATokenizer
 from tests.conftest import tiny_squad_examples
 
@@ -194,6 +197,19 @@ def copy_of(saved, tmp_path):
         ({"null_score_diff_threshold": [1]}, "'null_score_diff_threshold' must be a finite"),
         ({"null_score_diff_threshold": float("nan")}, "'null_score_diff_threshold' must be"),
         ({"null_score_diff_threshold": float("-inf")}, "'null_score_diff_threshold' must be"),
+        (
+            {"calibration": {"weight": -0.5, "bias": 0.1}},
+            "'calibration' is not valid: calibration: weight must be a finite number > 0",
+        ),
+        (
+            {"calibration": {"weight": 0.5, "bias": "x"}},
+            "'calibration' is not valid: calibration: bias must",
+        ),
+        (
+            {"calibration": {"weight": 0.5}},
+            "'calibration' is not valid: calibration: unknown keys [], missing keys ['bias']",
+        ),
+        ({"calibration": 0.5}, "'calibration' is not valid: calibration must be an object"),
     ],
 )
 def test_a_config_with_values_of_the_wrong_type_or_range_is_refused(
@@ -205,6 +221,20 @@ def test_a_config_with_values_of_the_wrong_type_or_range_is_refused(
     with pytest.raises(ModelFileError, match=re.escape(problem)) as raised:
         load_trained_model(str(folder))
     assert str(path) in str(raised.value)
+
+
+def test_a_saved_calibration_round_trips_through_the_config(saved, tmp_path):
+    calibration = Calibration(weight=0.31, bias=-1.25, questions=600)
+    directory = str(tmp_path)
+    save_trained_model(
+        saved.model, saved.tokenizer, directory, **CONFIG, calibration=calibration.get_config()
+    )
+    config = load_trained_model(directory)[2]
+    assert calibration_of(config) == calibration
+    update_config(directory, calibration=Calibration(0.5, 0.0, 10).get_config())
+    assert calibration_of(read_config(directory)) == Calibration(0.5, 0.0, 10)
+    # A model saved without one has none.
+    assert calibration_of(read_config(saved.directory)) is None
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@ One question over --documents prints the best answers of all of them, ranked tog
 (`QuestionAnswerer.read`), each with its `document` index and `file`.
 A SQuAD file (any format `load_examples` reads) is decoded as training's evaluation decodes it: it writes
 `{id: answer}` to --output, run_qa.py's `nbest_predictions.json` (and for SQuAD v2.0 data
-`null_odds.json`) beside it, and, when the file has answers, prints the official EM and F1.
+`null_odds.json`) beside it, and, when the file has answers, prints the official EM and F1, the
+scores' expected calibration error (10 bins, score against exact match) and the score threshold that
+keeps 90% of the answers right.
 """
 
 import argparse
@@ -190,6 +192,7 @@ def check_output_path(path, overwrite=False, beside=()):
 def _predict_file(args):
     # Imported here, so that --help and argument errors do not wait for Keras.
     from keras_qa.data.examples import load_examples
+    from keras_qa.evaluation.calibrating import answers_calibration, calibration_line
     from keras_qa.evaluation.scoring import DETAIL_FILES, answer_examples, write_details
     from keras_qa.evaluation.squad_metrics import exact_match, squad_score, squad_version
 
@@ -226,7 +229,12 @@ def _predict_file(args):
             f"{scores.get('NoAns_f1', 0.0):.2f}; best F1 {scores['best_f1']:.2f} at "
             f"--null-score-diff-threshold {scores['best_f1_thresh']:.3f}"
         )
-    return scores
+    calibration = answers_calibration(
+        examples, predictions, details["log_odds"], answerer.calibration
+    )
+    if calibration["answers"]:
+        print(calibration_line(calibration))
+    return scores | {"calibration": calibration}
 
 
 if __name__ == "__main__":

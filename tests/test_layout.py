@@ -21,7 +21,7 @@ LAYERS = (
     ("training", "serving"),
     # What the command lines share, and the drop-in pipeline's import path; then the command lines.
     ("cli", "hf_pipeline"),
-    ("train", "predict", "serve", "export"),
+    ("train", "predict", "serve", "export", "calibrate"),
     ("__init__",),
 )
 # The stages that only move plain data: no Keras, no backend.

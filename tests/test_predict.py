@@ -61,9 +61,18 @@ def test_a_squad_file_writes_predictions_and_scores_them(tiny_trained_model, tmp
     assert set(predictions) == {e["id"] for e in examples}
     out = capsys.readouterr().out
     assert f"EM {scores['exact_match']:.2f}" in out
+    calibration = scores.pop("calibration")
     assert scores == keras_qa.squad_score(predictions, examples)
     # The tiny model learned "where did the X run ?": random spans would score near 0.
     assert scores["exact_match"] > 50
+    # The scores' calibration on these answers, uncalibrated (the tiny model has none).
+    assert calibration["scores"] == "uncalibrated" and calibration["answers"] == 70
+    line = f"uncalibrated scores: ECE {calibration['expected_calibration_error']:.3f}"
+    assert line in out
+    right = scores["exact_match"] * len(examples) / 100
+    assert sum(
+        row["accuracy"] * row["answers"] for row in calibration["reliability"] if row["answers"]
+    ) == pytest.approx(right)
 
 
 def test_a_squad_file_with_an_empty_question_names_it(tiny_trained_model, tmp_path, capsys):

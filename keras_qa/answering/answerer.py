@@ -4,9 +4,11 @@
         -> per-window probabilities -> best spans across windows (decode_spans) -> answers
 
 The output follows Hugging Face's question-answering pipeline, so that its clients keep working:
-`{"answer", "score", "start", "end"}`, with `start` / `end` character offsets into the context given and
-`score` a probability: in the span's window, a softmax over the start logits of the context tokens and
-[CLS] (and the same for the end), and a span's score is P(start) x P(end).
+`{"answer", "score", "start", "end"}`, with `start` / `end` character offsets into the context given.
+A model with a score calibration (`keras_qa.json`'s `calibration`: what training fits, or
+`python -m keras_qa.calibrate`) scores an answer with the probability that it is right; without one,
+`score` is the pipeline's: in the span's window, a softmax over the start logits of the context tokens
+and [CLS] (and the same for the end), and a span's score is P(start) x P(end).
 
 Which span wins across the windows of a long context is `window_score`'s choice
 (`keras_qa.text.decoding.WINDOW_SCORES`): by default "null_relative", each window's spans less its own
@@ -21,6 +23,7 @@ import numpy as np
 
 from keras_qa.checkpoints.loading import load_answering_model
 from keras_qa.checkpoints.quantizing import QUANTIZE_CHOICES, int8_onnx_model
+from keras_qa.checkpoints.saving import calibration_of
 from keras_qa.errors import ModelFileError, is_finite_number
 from keras_qa.models.batching import predict_logits
 from keras_qa.models.onnx_runtime import OnnxRuntimeModel
@@ -48,6 +51,8 @@ class QuestionAnswerer:
         null_threshold: with `handle_impossible_answer`, "no answer" wins when its null score beats
             the best span's by more than this (on the "null_relative" scale; SQuAD v2.0 training
             saves the best eval threshold, which `from_pretrained` reads).
+        calibration: a `keras_qa.text.calibration.Calibration` that makes each answer's score the
+            probability that it is right (`from_pretrained` reads the model's), or None.
 
     Example:
     >>> answerer = QuestionAnswerer.from_pretrained(model_dir)  # a folder keras_qa.train wrote
@@ -60,7 +65,14 @@ class QuestionAnswerer:
     """
 
     def __init__(
-        self, model, tokenizer, max_length=384, doc_stride=128, batch_size=32, null_threshold=0.0
+        self,
+        model,
+        tokenizer,
+        max_length=384,
+        doc_stride=128,
+        batch_size=32,
+        null_threshold=0.0,
+        calibration=None,
     ):
         for name, value, least in (
             ("max_length", max_length, 1),
@@ -73,6 +85,7 @@ class QuestionAnswerer:
             raise ValueError(f"null_threshold must be a finite number; got {null_threshold!r}")
         self.model = model
         self.null_threshold = float(null_threshold)
+        self.calibration = calibration
         self.tokenizer = tokenizer
         self.max_length, self.doc_stride, self.batch_size = map(
             int, (max_length, doc_stride, batch_size)
@@ -110,9 +123,8 @@ class QuestionAnswerer:
         elif dtype is not None and dtype != model.backbone.dtype_policy.name:
             model = copy_model(model, dtype)
         null_threshold = config.get("null_score_diff_threshold", 0.0)
-        return cls(
-            model, tokenizer, config["max_length"], config["doc_stride"], batch_size, null_threshold
-        )
+        windows = (config["max_length"], config["doc_stride"], batch_size)
+        return cls(model, tokenizer, *windows, null_threshold, calibration_of(config))
 
     def __call__(
         self,
@@ -141,8 +153,8 @@ class QuestionAnswerer:
                 Hugging Face's pipeline does by default); False keeps the tokens' own characters.
             window_score: how spans of different windows are ranked (`WINDOW_SCORES`):
                 "null_relative" (the default; a span must beat its window's "not here") or
-                "window_softmax" (Hugging Face's pipeline); the `score` returned is the span's
-                probability in its window either way.
+                "window_softmax" (Hugging Face's pipeline); the `score` returned is the same
+                either way (see the module's docstring).
 
         Returns:
             For one question: a dict, or a list of `top_k` dicts when `top_k > 1`. For a list of
@@ -180,9 +192,11 @@ class QuestionAnswerer:
         """Answer one question over many documents, the best answers of all of them ranked together.
 
         Every window of every document goes through the model in shared batches. A span's `score` is
-        comparable across documents: the probability that it, rather than its own window's "not here"
-        ([CLS]), is the answer, `sigmoid(start + end logit - [CLS] start and end logits)`; the
-        pipeline's per-window probability is not (a window with no answer spreads it over wrong spans).
+        comparable across documents: with the model's calibration, the probability that the answer
+        is right; without one, the probability that it, rather than its own window's "not here"
+        ([CLS]), is the answer, `sigmoid(start + end logit - [CLS] start and end logits)`. Both rank
+        alike; the pipeline's per-window probability does not (a window with no answer spreads it
+        over wrong spans).
 
         Args:
             question: a string.
@@ -216,13 +230,20 @@ class QuestionAnswerer:
         ranked = []
         for index, answers in enumerate(found):
             for log_odds, answer in answers:
-                score = 1.0 / (1.0 + math.exp(-log_odds)) if log_odds > -700 else 0.0
+                score = self._probability(log_odds)
                 ranked.append((log_odds, answer | {"score": score, "document": index}))
         ranked.sort(key=lambda item: -item[0])
         answers = [answer for _, answer in ranked[:top_k]]
         if score_threshold is not None:
             answers = [answer for answer in answers if answer["score"] >= score_threshold]
         return answers
+
+    def _probability(self, log_odds):
+        """An answer's log-odds against its window's "not here" as a probability: calibrated with
+        the model's calibration, else its sigmoid."""
+        if self.calibration is not None:
+            return self.calibration.probability(float(log_odds))
+        return 1.0 / (1.0 + math.exp(-log_odds)) if log_odds > -700 else 0.0
 
     def _features(self, questions, contexts, doc_stride):
         """The windows of question i over context i (`doc_stride` None: the model's own)."""
@@ -240,6 +261,9 @@ class QuestionAnswerer:
         start_logits, end_logits = predict_logits(self.model, features, self.batch_size)
         offsets = features["offsets"]
         ranks = window_scores(start_logits, end_logits, offsets, window_score)
+        log_odds = ranks
+        if window_score != "null_relative":
+            log_odds = window_scores(start_logits, end_logits, offsets, "null_relative")
         log_probabilities = (
             window_log_probabilities(start_logits, offsets),
             window_log_probabilities(end_logits, offsets),
@@ -249,6 +273,7 @@ class QuestionAnswerer:
         )
         return {
             "ranks": ranks,
+            "log_odds": log_odds,
             "log_probabilities": log_probabilities,
             "null_log_probabilities": null_log_probabilities,
         }
@@ -268,9 +293,7 @@ class QuestionAnswerer:
                 top_k=count,
             )
             found = [
-                self._answers(
-                    features, spans, scores["log_probabilities"], index, text, align_to_words
-                )
+                self._answers(features, spans, scores, index, text, align_to_words)
                 for index, text in enumerate(texts)
             ]
             # Fewer columns than asked for: every candidate span is already there.
@@ -280,8 +303,9 @@ class QuestionAnswerer:
                 return spans, [answers[:top_k] for answers in found]
             count *= 4
 
-    def _answers(self, features, spans, log_probabilities, index, text, align_to_words):
+    def _answers(self, features, spans, scores, index, text, align_to_words):
         """`(rank score, answer)` pairs of one question, best first, from its ranked spans."""
+        log_probabilities, log_odds = scores["log_probabilities"], scores["log_odds"]
         answers, seen = [], set()
         for rank in range(spans["score"].shape[1]):
             rank_score = float(spans["score"][index, rank])
@@ -302,10 +326,15 @@ class QuestionAnswerer:
             if (start, end) in seen:  # two spans inside the same words
                 continue
             seen.add((start, end))
-            log_probability = float(
-                log_probabilities[0][window, start_token] + log_probabilities[1][window, end_token]
-            )
-            score = math.exp(log_probability)
+            if self.calibration is None:
+                score = math.exp(
+                    log_probabilities[0][window, start_token]
+                    + log_probabilities[1][window, end_token]
+                )
+            else:
+                score = self._probability(
+                    log_odds[0][window, start_token] + log_odds[1][window, end_token]
+                )
             answers.append(
                 (
                     rank_score,

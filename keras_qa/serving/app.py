@@ -136,6 +136,8 @@ def health_report(answerer, scheduler):
         "status": "ok",
         "backend": backend_name(),
         "dtype_policy": _precision(answerer.model),
+        # Whether `score` is the probability that an answer is right (a calibrated model).
+        "calibrated_scores": answerer.calibration is not None,
         "max_length": answerer.max_length,
         "doc_stride": answerer.doc_stride,
         "queue": {

@@ -9,6 +9,7 @@ from keras_qa import load_tokenizer
 from keras_qa.answering.answerer import QuestionAnswerer
 from keras_qa.models.batching import predict_logits
 from keras_qa.models.task import PADDING_LOGIT
+from keras_qa.text.calibration import Calibration
 from keras_qa.text.features import prepare_eval_features
 from tests.conftest import make_example
 
@@ -165,6 +166,38 @@ def test_read_finds_the_answer_in_the_seventh_of_ten_documents(tokenizer):
     assert answerer.read("where did the cat run?", documents, top_k=3, score_threshold=0.5) == [
         a for a in answers if a["score"] >= 0.5
     ]
+
+
+def test_a_calibrated_answerer_scores_each_answer_with_its_calibrated_log_odds(tokenizer):
+    keywords = {"london": 6.0, "paris": 4.0}
+    model = NotHereModel(tokenizer, keywords, keywords, not_here_word="dog", not_here_logit=8.0)
+    calibration = Calibration(weight=0.4, bias=-1.0)
+    plain = QuestionAnswerer(model, tokenizer, max_length=48, doc_stride=16)
+    calibrated = QuestionAnswerer(
+        model, tokenizer, max_length=48, doc_stride=16, calibration=calibration
+    )
+    documents = [f"the dog sat in london . the {'big ' * i}house ." for i in range(4)]
+    documents[2] = "the big red house . the cat ran to paris ."
+    # read: the same answers in the same order, each scored sigmoid(0.4 * log-odds - 1).
+    before = plain.read("where did the cat run?", documents, top_k=4)
+    after = calibrated.read("where did the cat run?", documents, top_k=4)
+    assert [(a["answer"], a["document"]) for a in after] == [
+        (a["answer"], a["document"]) for a in before
+    ]
+    for old, new in zip(before, after):
+        log_odds = math.log(old["score"] / (1 - old["score"]))
+        assert new["score"] == pytest.approx(calibration.probability(log_odds), rel=1e-4)
+    # paris: 4 + 4 less its window's [CLS] logits, 0 + 0.
+    assert after[0]["score"] == pytest.approx(calibration.probability(8.0), rel=1e-5)
+    # One question: the same answers, ranked alike, with the calibrated score of their log-odds,
+    # whichever way windows are ranked.
+    context = "the dog sat in london . " + "the big red house . " * 12 + "the cat ran to paris ."
+    for window_score in ("null_relative", "window_softmax"):
+        answers = calibrated("where did the cat run?", context, top_k=2, window_score=window_score)
+        reference = plain("where did the cat run?", context, top_k=2, window_score=window_score)
+        assert [a["answer"] for a in answers] == [a["answer"] for a in reference]
+        assert answers[0]["answer"] == "paris"
+        assert answers[0]["score"] == pytest.approx(calibration.probability(8.0), rel=1e-5)
 
 
 @pytest.mark.parametrize(

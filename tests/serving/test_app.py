@@ -21,6 +21,7 @@ from keras_qa.answering.hf_pipeline import QuestionAnsweringPipeline  # noqa: E4
 from keras_qa.serving.app import create_app  # noqa: E402
 from keras_qa.serving.requests import count_windows, parse_request  # noqa: E402
 from keras_qa.serving.security import Access  # noqa: E402
+from keras_qa.text.calibration import Calibration  # noqa: E402
 
 CONTEXT = "the red mat . the cat ran to london . the dog sat in paris ."
 CHROMIUM = "/usr/bin/chromium"
@@ -747,3 +748,19 @@ def test_an_int8_answerer_is_served_and_its_health_says_int8(tiny_trained_model)
     assert health["dtype_policy"] == "int8"
     assert found.status_code == 200
     assert found.json() == int8("where did the cat run ?", context)
+
+
+def test_a_calibrated_answerer_serves_its_calibrated_scores_and_health_says_so(answerer):
+    calibration = Calibration(weight=0.5, bias=-1.0)
+    calibrated = QuestionAnswerer(
+        answerer.model, answerer.tokenizer, 48, 16, calibration=calibration
+    )
+    context = "the red mat . the cat ran to london . the dog sat in paris ."
+    with serving(create_app(calibrated)) as url:
+        health = httpx.get(url + "/health").json()
+        found = post(url, {"question": "where did the cat run ?", "context": context})
+    assert health["calibrated_scores"] is True
+    assert found.json() == pytest.approx(calibrated("where did the cat run ?", context))
+    assert found.json()["score"] != pytest.approx(
+        answerer("where did the cat run ?", context)["score"]
+    )

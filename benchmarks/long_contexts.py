@@ -5,8 +5,11 @@
 
 For each bundled split, the model's logits are computed once (`predict_logits`) and decoded with each
 of `keras_qa.text.decoding.WINDOW_SCORES`; the official SQuAD v1.1 EM and F1 of each are printed as a
-Markdown table and written to `--output`. `eval-long` puts each question's paragraph inside up to four
-neighbouring paragraphs of its article, so that most contexts span several windows. With `--logits`,
+Markdown table and written to `--output`, with the default decoding's calibration figures: the
+expected calibration error (10 bins) and the score that keeps 90% of answers right, scored with the
+model's saved calibration (uncalibrated without one; the uncalibrated error is given beside).
+`eval-long` puts each question's paragraph inside up to four neighbouring paragraphs of its article,
+so that most contexts span several windows. With `--logits`,
 each split's logits are saved as `DIR/<split>.npz` and read back from there on a later run, so that
 decoders can be compared without the model's minutes.
 """
@@ -22,16 +25,22 @@ import keras_qa.cli  # noqa: F401 - quiets TensorFlow's logs before Keras loads 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a directory written by keras_qa.train")
-    parser.add_argument("--splits", default="eval,eval-long", help="bundled splits, comma-separated")
+    parser.add_argument(
+        "--splits", default="eval,eval-long", help="bundled splits, comma-separated"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="windows per model call")
     parser.add_argument("--output", help="also write the scores here as JSON")
     parser.add_argument("--logits", help="save each split's logits in this folder, or reuse them")
     args = parser.parse_args(argv)
 
     import keras_qa
+    from keras_qa.checkpoints.saving import calibration_of
+    from keras_qa.evaluation.calibrating import answers_calibration, calibration_line
+    from keras_qa.evaluation.scoring import log_odds_of
     from keras_qa.text.decoding import WINDOW_SCORES
 
     model, tokenizer, config = keras_qa.load_trained_model(args.model)
+    calibration = calibration_of(config)
     results = {}
     for split in args.splits.split(","):
         examples = keras_qa.load_examples("bundled", split=split)
@@ -40,7 +49,9 @@ def main(argv=None):
         )
         start, end, seconds = split_logits(model, features, split, args)
         for method in WINDOW_SCORES:
-            answers = keras_qa.decode_answers(examples, features, start, end, window_score=method)
+            answers, decoded = keras_qa.decode_answers(
+                examples, features, start, end, window_score=method, return_scores=True
+            )
             scores = keras_qa.squad_score(answers, examples)
             results[f"{split}/{method}"] = {
                 "exact_match": scores["exact_match"],
@@ -49,6 +60,10 @@ def main(argv=None):
                 "predict_seconds": seconds,
             }
             print(f"{split} {method}: EM {scores['exact_match']:.2f}  F1 {scores['f1']:.2f}")
+            if method == "null_relative":  # the default decoding, whose scores answering gives
+                report = answers_calibration(examples, answers, log_odds_of(decoded), calibration)
+                results[f"{split}/calibration"] = report
+                print(f"{split}: {calibration_line(report)}")
     print("\n| decoding | " + " | ".join(args.splits.split(",")) + " |")
     print("| --- |" + " --- |" * len(args.splits.split(",")))
     for method in WINDOW_SCORES:

@@ -117,7 +117,8 @@ def tiny_article_examples(articles, seed=0):
 
 
 def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
-    """`TrainSettings` of a few-second run of the tiny BERT on `tiny_data` ({"train", "eval"} paths)."""
+    """`TrainSettings` of a few-second run of the tiny BERT on `tiny_data` ({"train", "eval"} paths),
+    without distractors or calibration unless `changes` ask for them."""
     from keras_qa.training.settings import TrainSettings
 
     base = dict(
@@ -136,6 +137,11 @@ def tiny_settings(tiny_preset, tiny_data, output_dir, **changes):
         checkpoint_every=2,
         bucket_width=16,
         eval_batch_size=8,
+        # Paragraphs only and no held-out calibration questions: a few dozen synthetic questions
+        # teach the tiny model what the tests ask of it; the tests of distractors and calibration
+        # set them.
+        distractor_share=0.0,
+        calibration_share=0.0,
     )
     return TrainSettings(**(base | changes))
 

@@ -2,22 +2,29 @@
 
 import os
 
+from keras_qa.evaluation.calibrating import calibration_line
 from keras_qa.evaluation.squad_metrics import exact_match
 
 
-def plot_history(steps, path):
-    """Plot loss and accuracies against the training step (running means within each epoch).
+def plot_history(steps, path, reliability=None):
+    """Plot loss and accuracies against the training step (running means within each epoch), and
+    beside them the eval answers' reliability diagram when given.
 
     Args:
         steps: the step logs a run kept (`{"step", "epoch", "loss", ...}` each).
         path: the PNG to write; it is moved into place whole.
+        reliability: `keras_qa.text.calibration.reliability`'s bins of the eval answers, or None.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    panels = 3 if reliability else 2
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4))
+    loss_axis, accuracy_axis = axes[:2]
+    if reliability:
+        plot_reliability(axes[2], reliability)
     x = [entry["step"] for entry in steps]
     for axis, keys in (
         (loss_axis, ("loss", "start_logits_loss", "end_logits_loss")),
@@ -39,6 +46,28 @@ def plot_history(steps, path):
     figure.savefig(temporary, dpi=100)
     plt.close(figure)
     os.replace(temporary, path)
+
+
+def plot_reliability(axis, bins):
+    """A reliability diagram on `axis`: each score bin's share of right answers against its mean
+    score, the diagonal being perfect calibration; bar labels give the answers per bin."""
+    filled = [row for row in bins if row["answers"]]
+    centres = [(row["low"] + row["high"]) / 2 for row in filled]
+    width = bins[0]["high"] - bins[0]["low"]
+    bars = axis.bar(
+        centres, [row["accuracy"] for row in filled], width=0.9 * width, label="share right"
+    )
+    axis.bar_label(bars, labels=[str(row["answers"]) for row in filled], fontsize=7)
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    axis.plot(centres, [row["mean_score"] for row in filled], "k.", label="mean score")
+    axis.set(
+        title="eval answers: reliability (answers per bin on the bars)",
+        xlabel="score",
+        ylabel="share exactly right",
+        xlim=(0, 1),
+        ylim=(0, 1.05),
+    )
+    axis.legend(loc="upper left")
 
 
 def summary(metrics, output_dir):
@@ -64,5 +93,7 @@ def summary(metrics, output_dir):
             f"{name}: EM {exact_match(scores):.2f}  F1 {scores['f1']:.2f} on "
             f"{scores['examples']:,} questions ({scores['seconds']:.0f} s)"
         )
+        if scores.get("calibration"):
+            lines.append(calibration_line(scores["calibration"]))
     lines.append(f"wall time {metrics['wall_seconds']:.0f} s; outputs in {output_dir}")
     return "\n".join(lines)

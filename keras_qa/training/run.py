@@ -11,7 +11,10 @@ What a run writes to its output directory:
 - `predictions.json`: `{id: answer}` on the eval data; `nbest_predictions.json`: each question's best
   answers with their probabilities and logits; for SQuAD v2.0 eval data `null_odds.json` (each
   question's null score less its best span's), and the no-answer threshold in `keras_qa.json`;
-- `training_curves.png`: loss and accuracies against the training step;
+- `training_curves.png`: loss and accuracies against the training step, and the eval answers'
+  reliability diagram (score against the share right);
+- the score calibration in `keras_qa.json` (`calibration`), fitted on the held-out training
+  articles' questions (`calibration_share`), with its figures in `metrics.json`;
 - `checkpoint/` while training (`keras_qa.training.resume`); `resume=True` continues from it. It is
   removed when the run ends well.
 """
@@ -29,6 +32,7 @@ from keras_qa.checkpoints.loading import load_backbone, load_trained_span_head
 from keras_qa.checkpoints.saving import save_trained_model, update_config
 from keras_qa.checkpoints.sources import CONFIG_FILE, is_trained_model
 from keras_qa.errors import SettingsError
+from keras_qa.evaluation.calibrating import answers_calibration, fit_model_calibration
 from keras_qa.evaluation.scoring import EpochEvaluation, evaluate_answers, write_details
 from keras_qa.files import ensure_writable_directory, write_json_atomically
 from keras_qa.models.batching import BucketedBatches
@@ -114,10 +118,12 @@ def _fine_tune(settings, verbose, callbacks):
         metrics = {"backend": backend_name(), "dtype_policy": policy, "distribution": distribution}
         metrics["fast_bfloat16_products"] = fast
         metrics |= {"train_examples": len(data.train_examples), **throughput}
+        metrics["distractors"] = data.distractors
         metrics["long_context_windows"] = data.long_context_windows
         metrics |= {"history": state["history"], "step_history": state["steps"]}
+        calibration, metrics["calibration"] = _calibrate(model, data, settings, writer)
         if data.eval_examples is not None:
-            metrics["eval"] = _evaluate(model, data, settings, verbose, writer)
+            metrics["eval"] = _evaluate(model, data, settings, verbose, writer, calibration)
     metrics |= {"wall_seconds": time.perf_counter() - started, "settings": settings_dict}
     if writer:
         _write_reports(metrics, state, settings, verbose)
@@ -300,10 +306,38 @@ def _decoding(settings):
     }
 
 
-def _evaluate(model, data, settings, verbose, writer):
+def _calibrate(model, data, settings, writer):
+    """Fit the score calibration on the held-out training questions and save it in
+    `keras_qa.json` (if `writer`); `(calibration or None, its figures or None)`."""
+    if not data.calibration_examples:
+        return None, None
+    started = time.perf_counter()
+    try:
+        calibration, report = fit_model_calibration(
+            model,
+            data.tokenizer,
+            data.calibration_examples,
+            settings.max_length,
+            settings.doc_stride,
+            neighbours=data.neighbour_examples,
+            batch_size=settings.eval_batch_size,
+            n_best=settings.n_best,
+            max_answer_length=settings.max_answer_length,
+        )
+    except ValueError as error:  # e.g. every held-out answer right: nothing to fit
+        warnings.warn(f"the scores stay uncalibrated: {error}", stacklevel=2)
+        return None, {"skipped": str(error)}
+    if writer:
+        update_config(settings.output_dir, calibration=calibration.get_config())
+    return calibration, report | calibration.get_config() | {
+        "seconds": time.perf_counter() - started
+    }
+
+
+def _evaluate(model, data, settings, verbose, writer, calibration=None):
     """Score the eval data, write (if `writer`) `predictions.json` and `nbest_predictions.json` (and
     for SQuAD v2.0 data `null_odds.json`, and the no-answer threshold into `keras_qa.json`); return
-    the scores with their cost."""
+    the scores with their cost and their calibration figures (`answers_calibration`)."""
     started = time.perf_counter()
     features = data.eval_features
     predictions, scores, details = evaluate_answers(
@@ -323,6 +357,9 @@ def _evaluate(model, data, settings, verbose, writer):
         threshold = scores["null_score_diff_threshold"]
         update_config(settings.output_dir, null_score_diff_threshold=threshold)
     windows = len(features["example_index"])
+    scores["calibration"] = answers_calibration(
+        data.eval_examples, predictions, details["log_odds"], calibration
+    )
     return scores | {
         "examples": len(data.eval_examples),
         "windows": windows,
@@ -346,7 +383,9 @@ def _write_reports(metrics, state, settings, verbose):
     """`metrics.json` and the training curves; the checkpoint goes once they are written."""
     metrics["versions"] = versions()
     write_json_atomically(os.path.join(settings.output_dir, "metrics.json"), metrics)
-    reports.plot_history(state["steps"], os.path.join(settings.output_dir, "training_curves.png"))
+    reliability = metrics.get("eval", {}).get("calibration", {}).get("reliability")
+    curves = os.path.join(settings.output_dir, "training_curves.png")
+    reports.plot_history(state["steps"], curves, reliability)
     shutil.rmtree(checkpoint_directory(settings.output_dir), ignore_errors=True)
     if verbose:
         print(reports.summary(metrics, settings.output_dir))

@@ -119,6 +119,19 @@ class TrainSettings:
         "question: a window that holds its answer and one that holds neither the answer nor its "
         "text (labelled [CLS]): they teach windows to say 'not here'",
     )
+    distractor_share: float = setting(
+        0.25,
+        "join this share of the training paragraphs with the paragraph of their article that shares "
+        "most of the question's words and does not hold its answer (before or after it at random): "
+        "they teach the model to find the right paragraph in a long document (0: paragraphs only, "
+        "the recipe before distractors)",
+    )
+    calibration_share: float = setting(
+        0.03,
+        "hold out whole articles holding this share of the training questions (at least one "
+        "article, about 1,000 questions at most) and fit the answers' score calibration on them "
+        "after training, saved in keras_qa.json (0: none; the scores stay uncalibrated)",
+    )
 
 
 RECIPES = {
@@ -136,6 +149,8 @@ RECIPES = {
         "weight_decay": 0.0,
         "dropout": None,
         "mixed_precision": "auto",
+        "distractor_share": 0.0,
+        "calibration_share": 0.0,
     },
 }
 
@@ -202,7 +217,10 @@ _RANGES = {
     "weight_decay": (0.0, math.inf),
     "dropout": (0.0, 1.0),
     "long_context_share": (0.0, math.inf),
+    "calibration_share": (0.0, 0.5),
 }
+# Shares whose highest value is allowed too: [lowest, highest].
+_CLOSED_RANGES = {"distractor_share": (0.0, 1.0)}
 
 
 def _setting_problem(field, value):
@@ -220,6 +238,10 @@ def _setting_problem(field, value):
         low, high = _RANGES[field.name]
         if not _is_number(value) or not low <= value < high:
             return f"{flag} must be a number in [{low:g}, {high:g}), not {value!r}"
+    elif field.name in _CLOSED_RANGES:
+        low, high = _CLOSED_RANGES[field.name]
+        if not _is_number(value) or not low <= value <= high:
+            return f"{flag} must be a number in [{low:g}, {high:g}], not {value!r}"
     elif field.name == "distribute" and value not in DISTRIBUTE_CHOICES:
         return f"{flag} must be one of {', '.join(DISTRIBUTE_CHOICES)}; not {value!r}"
     elif field.name == "mixed_precision":

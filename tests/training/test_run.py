@@ -11,14 +11,18 @@ import time
 
 import keras
 import numpy as np
+import PIL.Image
 import pytest
 
 import keras_qa
-from keras_qa.checkpoints.saving import load_trained_model
+from keras_qa.checkpoints.saving import calibration_of, load_trained_model, read_config
 from keras_qa.errors import SettingsError
 from keras_qa.evaluation.scoring import evaluate_answers
 from keras_qa.models.batching import predict_logits
+from keras_qa.text.calibration import Calibration
+from keras_qa.training.data import RunData
 from keras_qa.training.run import fine_tune
+from keras_qa.training.settings import TrainSettings
 from tests.conftest import (
     Crash,
     CrashAt,
@@ -335,6 +339,75 @@ def test_trained_on_long_contexts_the_answer_comes_from_the_last_window_past_a_d
     # "null_relative" (right for about half the seeds tried, against all of them here).
     answer = answerer("where did the cat run ?", context, window_score="window_softmax")
     assert answer["answer"] == "paris" and answer["start"] == context.index("paris")
+
+
+def test_trained_by_default_the_answer_comes_from_the_last_window_past_a_distractor(tmp_path):
+    """The test above with the default recipe (distractors, no long-context pairs) and the default
+    decoding (`null_relative`)."""
+    from conftest import save_tiny_preset
+    from keras_qa.answering.answerer import QuestionAnswerer
+
+    keras.utils.set_random_seed(0)
+    tiny_preset = save_tiny_preset(str(tmp_path / "preset"), "Bert", 128)
+    path = tmp_path / "articles.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in tiny_article_examples(64, seed=0)))
+    defaults = TrainSettings()
+    settings = tiny_settings(
+        tiny_preset,
+        {"train": str(path), "eval": None},
+        tmp_path / "model",
+        epochs=8,
+        max_length=64,
+        checkpoint_every=0,
+        distractor_share=defaults.distractor_share,
+        calibration_share=defaults.calibration_share,
+        long_context_share=defaults.long_context_share,
+    )
+    metrics = fine_tune(settings, verbose=0)
+    assert metrics["distractors"] > 0 and metrics["long_context_windows"] == 0
+    answerer = QuestionAnswerer.from_pretrained(str(tmp_path / "model"))
+    words = ["the", "big", "red", "blue", "mat"]
+    filler = " ".join(words[(7 * i) % 5] for i in range(80))
+    context = (
+        f"the dog sat in london . the cat sat in the park . {filler} . "
+        "the cat ran to paris . the dog sat in the city ."
+    )
+    windows = keras_qa.prepare_eval_features(
+        [make_example(context, "where did the cat run ?", "paris")], answerer.tokenizer, 64, 16
+    )
+    assert len(windows["example_index"]) >= 3
+    assert "ran to" not in _window_text(windows, 0, context)
+    answer = answerer("where did the cat run ?", context)
+    assert answer["answer"] == "paris" and answer["start"] == context.index("paris")
+
+
+def test_training_fits_the_score_calibration_on_held_out_articles_and_reports_it(
+    tiny_preset, tiny_data, tmp_path
+):
+    path = tmp_path / "articles.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in tiny_article_examples(100, seed=2)))
+    data = {"train": str(path), "eval": tiny_data["eval"]}
+    settings = tiny_settings(
+        tiny_preset, data, tmp_path / "model", epochs=8, max_length=64, calibration_share=0.2
+    )
+    data = RunData(settings)
+    held_out = {example["title"] for example in data.calibration_examples}
+    assert len(held_out) == 20 and not held_out & {e["title"] for e in data.train_examples}
+    metrics = fine_tune(settings, verbose=0)
+    fitted = metrics["calibration"]
+    assert fitted["answers"]["paragraph"] == len(data.calibration_examples)
+    assert fitted["answers"]["long_context"] == len(data.calibration_examples)
+    saved = calibration_of(read_config(str(tmp_path / "model")))
+    assert saved == Calibration(fitted["weight"], fitted["bias"], fitted["questions"])
+    report = metrics["eval"]["calibration"]
+    assert report["scores"] == "calibrated" and report["answers"] == metrics["eval"]["examples"]
+    assert 0 <= report["expected_calibration_error"] <= 1
+    assert len(report["reliability"]) == 10
+    written = json.loads((tmp_path / "model" / "metrics.json").read_text())
+    assert written["eval"]["calibration"] == report
+    # The reliability diagram is a third panel beside the training curves.
+    with PIL.Image.open(tmp_path / "model" / "training_curves.png") as image:
+        assert image.size[0] > 1500
 
 
 def _window_text(features, row, context):

@@ -36,6 +36,10 @@ import time
 
 import numpy as np
 
+# The Hugging Face side batches as throughput.py's strongest peer does.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput import length_grouped_batches  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 DEFAULT_OUTPUT_DIR = os.path.join(
@@ -72,20 +76,6 @@ def evaluation_steps(steps_per_epoch, epochs, per_epoch):
 def first_reaching(points, target_f1):
     """The first point of a curve with `f1 >= target_f1`, or None."""
     return next((point for point in points if point["f1"] >= target_f1), None)
-
-
-def length_grouped_batches(lengths, batch_size, rng):
-    """transformers' `LengthGroupedSampler` (`--group_by_length`): random megabatches of 50 batches,
-    each sorted longest first and cut into batches."""
-    order = rng.permutation(len(lengths))
-    size = 50 * batch_size
-    batches = []
-    for begin in range(0, len(order), size):
-        megabatch = sorted(order[begin : begin + size], key=lambda row: -lengths[row])
-        batches += [
-            np.asarray(megabatch[i : i + batch_size]) for i in range(0, len(megabatch), batch_size)
-        ]
-    return batches
 
 
 # ---------------------------------------------------------------------------------------------------

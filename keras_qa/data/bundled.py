@@ -71,7 +71,7 @@ def load_bundled(split, on_error):
     return variants[suffix](examples) if suffix else examples
 
 
-def _paragraphs_by_title(examples):
+def paragraphs_by_title(examples):
     """`{title: [context, ...]}`, titles and contexts in the order they first appear."""
     articles = {}
     for example in examples:
@@ -94,7 +94,7 @@ def with_unanswerable_copies(examples):
     >>> copy["id"], copy["context"], copy["answers"]
     ('a-unanswerable', 'Two cats.', {'text': [], 'answer_start': []})
     """
-    contexts = _paragraphs_by_title(examples)
+    contexts = paragraphs_by_title(examples)
     titles = list(contexts)
     if len(titles) < 2:
         raise ValueError("unanswerable copies take a paragraph of another article: one title found")
@@ -135,7 +135,7 @@ def with_neighbouring_contexts(examples, radius=LONG_CONTEXT_RADIUS):
     >>> widened["context"], widened["answers"]
     ('One.\\n\\nTwo cats.', {'text': ['cats'], 'answer_start': [10]})
     """
-    articles = _paragraphs_by_title(examples)
+    articles = paragraphs_by_title(examples)
     positions = {
         (title, context): index
         for title, contexts in articles.items()

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from keras_qa.data.bundled import PARAGRAPH_SEPARATOR
+from keras_qa.data.bundled import PARAGRAPH_SEPARATOR, paragraphs_by_title
 
 _WORD = re.compile(r"\w+")
 # Words that tell nothing about where an answer is.
@@ -64,12 +64,9 @@ def with_distractors(examples, share, seed=0):
     count = round(share * len(examples))
     chosen = set(rng.permutation(len(examples))[:count].tolist())
     before = rng.random(len(examples)) < 0.5
-    paragraphs = {}
-    for example in examples:
-        paragraphs.setdefault(example["title"], {}).setdefault(example["context"], None)
     words = {
         title: [(context, question_words(context)) for context in contexts]
-        for title, contexts in paragraphs.items()
+        for title, contexts in paragraphs_by_title(examples).items()
     }
     joined = []
     for index, example in enumerate(examples):

@@ -300,41 +300,45 @@ def test_long_context_windows_are_added_at_the_asked_share(tiny_preset, tiny_dat
     assert metrics["train_windows"] == plain["train_windows"] + metrics["long_context_windows"]
 
 
-def test_trained_on_long_contexts_the_answer_comes_from_the_last_window_past_a_distractor(tmp_path):
+def _train_on_tiny_articles(tmp_path, **changes):
+    """A tiny model of its own, seeded, trained on synthetic two-paragraph articles: so small a
+    model's first weights decide how well it learns "not here", and the session's depend on which
+    tests ran before. `(metrics, its QuestionAnswerer)`."""
     from conftest import save_tiny_preset
     from keras_qa.answering.answerer import QuestionAnswerer
 
-    # A tiny model of its own, seeded: so small a model's first weights decide how well it learns
-    # "not here", and the session's depend on which tests ran before.
     keras.utils.set_random_seed(0)
     tiny_preset = save_tiny_preset(str(tmp_path / "preset"), "Bert", 128)
     path = tmp_path / "articles.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in tiny_article_examples(64, seed=0)))
-    settings = tiny_settings(
-        tiny_preset,
-        {"train": str(path), "eval": None},
-        tmp_path / "model",
-        epochs=8,
-        max_length=64,
-        long_context_share=1.0,
-        checkpoint_every=0,
-    )
-    fine_tune(settings, verbose=0)
-    answerer = QuestionAnswerer.from_pretrained(str(tmp_path / "model"))
+    data = {"train": str(path), "eval": None}
+    changes = {"epochs": 8, "max_length": 64, "checkpoint_every": 0} | changes
+    metrics = fine_tune(tiny_settings(tiny_preset, data, tmp_path / "model", **changes), verbose=0)
+    return metrics, QuestionAnswerer.from_pretrained(str(tmp_path / "model"))
+
+
+def _context_with_a_distractor_first(tokenizer):
+    """A context of at least three 64-token windows: the first names places and the cat, but
+    nobody runs there; the last says where the cat ran."""
     words = ["the", "big", "red", "blue", "mat"]
     filler = " ".join(words[(7 * i) % 5] for i in range(80))
-    # The first window names places and the cat, but nobody runs there.
     context = (
         f"the dog sat in london . the cat sat in the park . {filler} . "
         "the cat ran to paris . the dog sat in the city ."
     )
     question = make_example(context, "where did the cat run ?", "paris")
-    windows = keras_qa.prepare_eval_features([question], answerer.tokenizer, 64, 16)
+    windows = keras_qa.prepare_eval_features([question], tokenizer, 64, 16)
     assert len(windows["example_index"]) >= 3
     first_text = _window_text(windows, 0, context)
     last_text = _window_text(windows, len(windows["example_index"]) - 1, context)
     assert "dog sat in london" in first_text and "ran to" not in first_text
     assert "cat ran to paris" in last_text and "london" not in last_text
+    return context
+
+
+def test_trained_on_long_contexts_the_answer_comes_from_the_last_window_past_a_distractor(tmp_path):
+    _, answerer = _train_on_tiny_articles(tmp_path, long_context_share=1.0)
+    context = _context_with_a_distractor_first(answerer.tokenizer)
     # Ranked by each window's own probabilities: so small a model's [CLS] logits are too loose for
     # "null_relative" (right for about half the seeds tried, against all of them here).
     answer = answerer("where did the cat run ?", context, window_score="window_softmax")
@@ -344,39 +348,15 @@ def test_trained_on_long_contexts_the_answer_comes_from_the_last_window_past_a_d
 def test_trained_by_default_the_answer_comes_from_the_last_window_past_a_distractor(tmp_path):
     """The test above with the default recipe (distractors, no long-context pairs) and the default
     decoding (`null_relative`)."""
-    from conftest import save_tiny_preset
-    from keras_qa.answering.answerer import QuestionAnswerer
-
-    keras.utils.set_random_seed(0)
-    tiny_preset = save_tiny_preset(str(tmp_path / "preset"), "Bert", 128)
-    path = tmp_path / "articles.jsonl"
-    path.write_text("\n".join(json.dumps(e) for e in tiny_article_examples(64, seed=0)))
     defaults = TrainSettings()
-    settings = tiny_settings(
-        tiny_preset,
-        {"train": str(path), "eval": None},
-        tmp_path / "model",
-        epochs=8,
-        max_length=64,
-        checkpoint_every=0,
+    metrics, answerer = _train_on_tiny_articles(
+        tmp_path,
         distractor_share=defaults.distractor_share,
         calibration_share=defaults.calibration_share,
         long_context_share=defaults.long_context_share,
     )
-    metrics = fine_tune(settings, verbose=0)
     assert metrics["distractors"] > 0 and metrics["long_context_windows"] == 0
-    answerer = QuestionAnswerer.from_pretrained(str(tmp_path / "model"))
-    words = ["the", "big", "red", "blue", "mat"]
-    filler = " ".join(words[(7 * i) % 5] for i in range(80))
-    context = (
-        f"the dog sat in london . the cat sat in the park . {filler} . "
-        "the cat ran to paris . the dog sat in the city ."
-    )
-    windows = keras_qa.prepare_eval_features(
-        [make_example(context, "where did the cat run ?", "paris")], answerer.tokenizer, 64, 16
-    )
-    assert len(windows["example_index"]) >= 3
-    assert "ran to" not in _window_text(windows, 0, context)
+    context = _context_with_a_distractor_first(answerer.tokenizer)
     answer = answerer("where did the cat run ?", context)
     assert answer["answer"] == "paris" and answer["start"] == context.index("paris")
 

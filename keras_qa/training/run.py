@@ -78,8 +78,10 @@ def fine_tune(settings, verbose=1, callbacks=()):
     ...     max_length=48, doc_stride=16, learning_rate=3e-3, bucket_width=16,
     ...     output_dir=os.path.join(scratch_dir, "run"))
     >>> metrics = fine_tune(settings, verbose=0)
-    >>> sorted(metrics["eval"])[:3], os.path.isfile(os.path.join(scratch_dir, "run", "model.keras"))
-    (['exact_match', 'examples', 'f1'], True)
+    >>> {"exact_match", "f1"} <= set(metrics["eval"])
+    True
+    >>> os.path.isfile(os.path.join(scratch_dir, "run", "model.keras"))
+    True
     """
     previous_policy = keras.mixed_precision.dtype_policy()
     try:

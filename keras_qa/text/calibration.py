@@ -11,6 +11,7 @@ report print.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -28,7 +29,8 @@ class Calibration:
     "not here" (start + end logit less the window's [CLS] start and end logits).
 
     Args:
-        weight: 1 / temperature; > 0, so that the order of answers stays.
+        weight: 1 / temperature; >= 0, so that the order of answers stays (0: the scores tell
+            nothing, and every answer gets the share right).
         bias: the log-odds shift.
         questions: how many answers it was fitted on (for the record).
 
@@ -46,8 +48,8 @@ class Calibration:
 
     def __post_init__(self):
         problems = []
-        if not is_finite_number(self.weight) or self.weight <= 0:
-            problems.append(f"weight must be a finite number > 0, not {self.weight!r}")
+        if not is_finite_number(self.weight) or self.weight < 0:
+            problems.append(f"weight must be a finite number >= 0, not {self.weight!r}")
         if not is_finite_number(self.bias):
             problems.append(f"bias must be a finite number, not {self.bias!r}")
         if isinstance(self.questions, bool) or not isinstance(self.questions, int):
@@ -80,7 +82,9 @@ class Calibration:
 
 def fit_calibration(log_odds, correct, max_steps=100):
     """Fit `sigmoid(weight * log_odds + bias)` to whether each answer was right, by maximum
-    likelihood (Newton's method on the logistic loss).
+    likelihood (Newton's method on the logistic loss), `weight` kept >= 0: where higher scores
+    were not more often right, the best such fit is `weight` 0 with every answer scored the share
+    right.
 
     Args:
         log_odds: the answers' log-odds, `(n,)`.
@@ -123,11 +127,9 @@ def fit_calibration(log_odds, correct, max_steps=100):
         if np.abs(step).max() < 1e-10:
             break
     weight = float(theta[0] / scale)
-    if weight <= 0:
-        raise ValueError(
-            "higher scores were not more often right on these answers: no calibration that keeps "
-            "the answers' order fits them"
-        )
+    if weight <= 0:  # the likelihood is concave: its best with weight >= 0 is at weight 0
+        share = float(y.mean())
+        return Calibration(0.0, math.log(share / (1 - share)), len(x))
     return Calibration(weight, float(theta[1]), len(x))
 
 

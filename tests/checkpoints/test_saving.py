@@ -199,7 +199,7 @@ def copy_of(saved, tmp_path):
         ({"null_score_diff_threshold": float("-inf")}, "'null_score_diff_threshold' must be"),
         (
             {"calibration": {"weight": -0.5, "bias": 0.1}},
-            "'calibration' is not valid: calibration: weight must be a finite number > 0",
+            "'calibration' is not valid: calibration: weight must be a finite number >= 0",
         ),
         (
             {"calibration": {"weight": 0.5, "bias": "x"}},

@@ -47,16 +47,18 @@ def test_the_order_of_answers_is_kept_and_extreme_scores_do_not_overflow():
         ([1.0, 2.0], [False, False], "all 2 answers are wrong"),
         ([1.0, np.nan], [True, False], "finite"),
         ([1.0, 2.0, 3.0], [True, False], "3 scores but 2"),
-        (
-            [1.0, 2.0, 3.0, 4.0],
-            [True, True, False, False],
-            "higher scores were not more often right",
-        ),
     ],
 )
 def test_what_cannot_be_fitted_is_refused_with_the_reason(log_odds, right, message):
     with pytest.raises(ValueError, match=message):
         fit_calibration(log_odds, right)
+
+
+def test_scores_that_do_not_rank_right_answers_higher_give_each_answer_the_share_right():
+    calibration = fit_calibration([1.0, 2.0, 3.0, 4.0, 5.0], [True, True, True, False, False])
+    assert calibration.weight == 0.0 and calibration.questions == 5
+    assert calibration.probability(-10.0) == pytest.approx(0.6)
+    assert calibration.probability(10.0) == pytest.approx(0.6)
 
 
 def test_separable_answers_still_fit_a_finite_calibration():
@@ -68,8 +70,7 @@ def test_separable_answers_still_fit_a_finite_calibration():
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"weight": 0.0, "bias": 0.0}, "weight must be a finite number > 0"),
-        ({"weight": -1.0, "bias": 0.0}, "weight must be a finite number > 0"),
+        ({"weight": -1.0, "bias": 0.0}, "weight must be a finite number >= 0"),
         ({"weight": float("nan"), "bias": 0.0}, "weight must be"),
         ({"weight": 1.0, "bias": float("inf")}, "bias must be a finite number"),
         ({"weight": "1", "bias": 0.0}, "weight must be"),

@@ -112,9 +112,8 @@ def calibrate(args):
     else:
         ensure_writable_directory(args.output_dir)
         saved = {**ANSWERING_DEFAULTS, "base_model": args.model, **config}
-        save_trained_model(
-            model, tokenizer, args.output_dir, **saved, calibration=calibration.get_config()
-        )
+        saved["calibration"] = calibration.get_config()  # the new one, over any it had
+        save_trained_model(model, tokenizer, args.output_dir, **saved)
         where = args.output_dir
     kinds = report["answers"]
     print(

@@ -40,6 +40,13 @@ def test_a_keras_qa_model_gets_the_calibration_in_its_own_config(
     # Fitted on the questions' own contexts only.
     _, short_only = main(["--model", model, "--squad-file", questions, "--no-long-contexts"])
     assert short_only["answers"] == {"paragraph": 80, "long_context": 0}
+    # Saved elsewhere, the model (now calibrated on its own contexts only) carries the new
+    # calibration, not the one it had.
+    copy = str(tmp_path / "copy")
+    recalibrated, _ = main(["--model", model, "--squad-file", questions, "--output-dir", copy])
+    assert recalibrated == calibration != calibration_of(read_config(model))
+    assert calibration_of(read_config(copy)) == calibration
+    assert read_config(copy)["max_length"] == read_config(model)["max_length"]
 
 
 def test_a_hugging_face_checkpoint_is_saved_as_a_calibrated_keras_qa_model(

@@ -146,16 +146,27 @@ def with_neighbouring_contexts(examples, radius=LONG_CONTEXT_RADIUS):
         contexts = articles[example["title"]]
         index = positions[(example["title"], example["context"])]
         first, last = max(0, index - radius), min(len(contexts), index + radius + 1)
-        shift = sum(len(text) + len(PARAGRAPH_SEPARATOR) for text in contexts[first:index])
-        answers = example["answers"]
-        widened.append(
-            example
-            | {
-                "context": PARAGRAPH_SEPARATOR.join(contexts[first:last]),
-                "answers": {
-                    "text": list(answers["text"]),
-                    "answer_start": [start + shift for start in answers["answer_start"]],
-                },
-            }
-        )
+        widened.append(within_paragraphs(example, contexts[first:last], index - first))
     return widened
+
+
+def within_paragraphs(example, paragraphs, position):
+    """The example with its context set among `paragraphs` (it is `paragraphs[position]`), joined
+    by a blank line; its answers' `answer_start` move by what now precedes it.
+
+    Example:
+    >>> example = {"id": "b", "context": "Two cats.", "question": "?",
+    ...            "answers": {"text": ["cats"], "answer_start": [4]}}
+    >>> widened = within_paragraphs(example, ["One.", "Two cats.", "Six."], 1)
+    >>> widened["context"], widened["answers"]
+    ('One.\\n\\nTwo cats.\\n\\nSix.', {'text': ['cats'], 'answer_start': [10]})
+    """
+    shift = sum(len(text) + len(PARAGRAPH_SEPARATOR) for text in paragraphs[:position])
+    answers = example["answers"]
+    return example | {
+        "context": PARAGRAPH_SEPARATOR.join(paragraphs),
+        "answers": {
+            "text": list(answers["text"]),
+            "answer_start": [start + shift for start in answers["answer_start"]],
+        },
+    }

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from keras_qa.data.bundled import PARAGRAPH_SEPARATOR, paragraphs_by_title
+from keras_qa.data.bundled import paragraphs_by_title, within_paragraphs
 
 _WORD = re.compile(r"\w+")
 # Words that tell nothing about where an answer is.
@@ -76,22 +76,9 @@ def with_distractors(examples, share, seed=0):
         if distractor is None:
             joined.append(example)
         elif before[index]:
-            shift = len(distractor) + len(PARAGRAPH_SEPARATOR)
-            answers = example["answers"]
-            joined.append(
-                example
-                | {
-                    "context": distractor + PARAGRAPH_SEPARATOR + example["context"],
-                    "answers": {
-                        "text": list(answers["text"]),
-                        "answer_start": [start + shift for start in answers["answer_start"]],
-                    },
-                }
-            )
+            joined.append(within_paragraphs(example, [distractor, example["context"]], 1))
         else:
-            joined.append(
-                example | {"context": example["context"] + PARAGRAPH_SEPARATOR + distractor}
-            )
+            joined.append(within_paragraphs(example, [example["context"], distractor], 0))
     return joined
 
 

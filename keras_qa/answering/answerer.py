@@ -261,8 +261,9 @@ class QuestionAnswerer:
         start_logits, end_logits = predict_logits(self.model, features, self.batch_size)
         offsets = features["offsets"]
         ranks = window_scores(start_logits, end_logits, offsets, window_score)
-        log_odds = ranks
-        if window_score != "null_relative":
+        # A calibrated score maps the log-odds against "not here", whichever window score ranks.
+        log_odds = ranks if window_score == "null_relative" else None
+        if log_odds is None and self.calibration is not None:
             log_odds = window_scores(start_logits, end_logits, offsets, "null_relative")
         log_probabilities = (
             window_log_probabilities(start_logits, offsets),

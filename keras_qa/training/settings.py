@@ -218,9 +218,10 @@ _RANGES = {
     "dropout": (0.0, 1.0),
     "long_context_share": (0.0, math.inf),
     "calibration_share": (0.0, 0.5),
+    "distractor_share": (0.0, 1.0),
 }
-# Shares whose highest value is allowed too: [lowest, highest].
-_CLOSED_RANGES = {"distractor_share": (0.0, 1.0)}
+# Those of them whose highest value is allowed too: [lowest, highest].
+_HIGHEST_ALLOWED = {"distractor_share"}
 
 
 def _setting_problem(field, value):
@@ -236,12 +237,14 @@ def _setting_problem(field, value):
             return f"{flag} must be a finite number > 0, not {value!r}"
     elif field.name in _RANGES:
         low, high = _RANGES[field.name]
-        if not _is_number(value) or not low <= value < high:
-            return f"{flag} must be a number in [{low:g}, {high:g}), not {value!r}"
-    elif field.name in _CLOSED_RANGES:
-        low, high = _CLOSED_RANGES[field.name]
-        if not _is_number(value) or not low <= value <= high:
-            return f"{flag} must be a number in [{low:g}, {high:g}], not {value!r}"
+        closed = field.name in _HIGHEST_ALLOWED
+        if (
+            not _is_number(value)
+            or not low <= value
+            or not (value <= high if closed else value < high)
+        ):
+            bracket = "]" if closed else ")"
+            return f"{flag} must be a number in [{low:g}, {high:g}{bracket}, not {value!r}"
     elif field.name == "distribute" and value not in DISTRIBUTE_CHOICES:
         return f"{flag} must be one of {', '.join(DISTRIBUTE_CHOICES)}; not {value!r}"
     elif field.name == "mixed_precision":

@@ -124,5 +124,8 @@ class RunData:
     @functools.cached_property
     def eval_features(self):
         return prepare_eval_features(
-            self.eval_examples, self.tokenizer, self.settings.max_length, self.settings.doc_stride
+            self.eval_examples,
+            self.tokenizer,
+            self.settings.max_length,
+            self.settings.answering_doc_stride,
         )

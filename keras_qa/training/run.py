@@ -320,7 +320,7 @@ def _calibrate(model, data, settings, writer):
             data.tokenizer,
             data.calibration_examples,
             settings.max_length,
-            settings.doc_stride,
+            settings.answering_doc_stride,
             neighbours=data.neighbour_examples,
             batch_size=settings.eval_batch_size,
             n_best=settings.n_best,
@@ -374,7 +374,7 @@ def _answering_config(settings):
     """What answering with the trained model needs besides its weights (`keras_qa.json`)."""
     return {
         "max_length": settings.max_length,
-        "doc_stride": settings.doc_stride,
+        "doc_stride": settings.answering_doc_stride,
         "n_best": settings.n_best,
         "max_answer_length": settings.max_answer_length,
         "base_model": settings.model,

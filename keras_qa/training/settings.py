@@ -22,8 +22,9 @@ class TrainSettings:
     """Every setting of a fine-tuning run. The defaults are the offline quickstart recipe.
 
     The quickstart fine-tunes all-MiniLM-L6-v2 on the bundled "train" split and scores the bundled
-    "eval" split: 384 / 128 windows, batch 16 bucketed by length, one epoch, AdamW at 2e-4 peak with
-    weight decay 0.01 on run_qa.py's schedule (10% linear warm-up, then linear decay), dropout 0.
+    "eval" split: 384 / 128 training windows (answering windows share 192 tokens), batch 16 bucketed
+    by length, one epoch, AdamW at 2e-4 peak with weight decay 0.01 on run_qa.py's schedule (10%
+    linear warm-up, then linear decay), dropout 0.
     docs/training.md explains each value. Each field's help is the help of its `python -m
     keras_qa.train` flag.
 
@@ -52,7 +53,15 @@ class TrainSettings:
         None, "split of --eval-data (default: bundled: eval; hub datasets: validation)"
     )
     max_length: int = setting(384, "tokens per window, special tokens included")
-    doc_stride: int = setting(128, "context tokens shared by consecutive windows")
+    doc_stride: int = setting(128, "context tokens shared by consecutive training windows")
+    answer_doc_stride: int | None = setting(
+        None,
+        "context tokens shared by consecutive windows when the trained model answers (saved in "
+        "keras_qa.json as its answering default; evaluation and the score calibration use it too): "
+        "the more they share, the further from a window's edge each answer of a long context is "
+        "read, for more windows; none: half as much again as --doc-stride, within what "
+        "--max-length leaves",
+    )
     epochs: int = setting(1, "passes over the training data")
     batch_size: int = setting(16, "windows per training step")
     learning_rate: float = setting(2e-4, "peak learning rate")
@@ -133,6 +142,20 @@ class TrainSettings:
         "after training, saved in keras_qa.json (0: none; the scores stay uncalibrated)",
     )
 
+    @property
+    def answering_doc_stride(self):
+        """`answer_doc_stride`, or where it is None half as much again as `doc_stride`, within
+        what `max_length` leaves. Over long contexts a model trained on paragraphs reads an answer
+        better away from its window's edges (docs/training.md, "Long documents").
+
+        Example:
+        >>> TrainSettings().answering_doc_stride, TrainSettings(answer_doc_stride=64).answering_doc_stride
+        (192, 64)
+        """
+        if self.answer_doc_stride is not None:
+            return self.answer_doc_stride
+        return min(self.doc_stride * 3 // 2, largest_doc_stride(self.max_length))
+
 
 RECIPES = {
     "quickstart": {},
@@ -142,6 +165,7 @@ RECIPES = {
         "model": "distil_bert_base_en",
         "train_data": "squad",
         "eval_data": "squad",
+        "answer_doc_stride": 128,
         "epochs": 1,
         "batch_size": 32,
         "learning_rate": 5e-5,
@@ -184,12 +208,15 @@ def check_settings(settings):
         for field in dataclasses.fields(settings)
         if (problem := _setting_problem(field, getattr(settings, field.name)))
     ]
-    if not problems and settings.doc_stride > largest_doc_stride(settings.max_length):
-        problems.append(
-            f"--doc-stride ({settings.doc_stride}) must leave room in --max-length "
-            f"({settings.max_length}) for the question and 3 special tokens: at most "
-            f"{largest_doc_stride(settings.max_length)}"
-        )
+    for flag, stride in (
+        ("--doc-stride", settings.doc_stride),
+        ("--answer-doc-stride", settings.answer_doc_stride),
+    ):
+        if not problems and stride is not None and stride > largest_doc_stride(settings.max_length):
+            problems.append(
+                f"{flag} ({stride}) must leave room in --max-length ({settings.max_length}) for "
+                f"the question and 3 special tokens: at most {largest_doc_stride(settings.max_length)}"
+            )
     if problems:
         raise SettingsError("; ".join(problems))
 
@@ -198,6 +225,7 @@ def check_settings(settings):
 _MINIMUM = {
     "max_length": 16,
     "doc_stride": 0,
+    "answer_doc_stride": 0,
     "epochs": 1,
     "batch_size": 1,
     "max_train_examples": 1,

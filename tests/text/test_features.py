@@ -293,6 +293,34 @@ def test_every_window_holding_the_answer_is_labelled_on_its_tokens(minilm_tokeni
         assert whole_answer_fits  # Consecutive windows share doc_stride tokens.
 
 
+@pytest.mark.parametrize(
+    "max_length, doc_stride", [(40, 8), (40, 16), (40, 24), (64, 30), (64, 50)]
+)
+def test_sharing_more_tokens_reads_every_token_further_from_a_window_edge(
+    minilm_tokenizer, bundled_examples, max_length, doc_stride
+):
+    context = " ".join(example["context"] for example in bundled_examples[:3])
+    features = keras_qa.prepare_eval_features(
+        [make_example(context, "Why?")], minilm_tokenizer, max_length, doc_stride
+    )
+    # Consecutive windows share doc_stride tokens, so one window holding a token has doc_stride // 2
+    # of the context's tokens on each side of it, wherever the context has them.
+    _, token_offsets = minilm_tokenizer.encode([context])[0]
+    tokens = len(token_offsets)
+    margin = np.full(tokens, -1)
+    for offsets in features["offsets"]:
+        rows = np.flatnonzero(offsets[:, 0] >= 0)
+        first = np.searchsorted(token_offsets[:, 0], offsets[rows[0], 0])
+        covered = np.arange(first, first + len(rows))
+        margin[covered] = np.maximum(
+            margin[covered], np.minimum(covered - first, covered[-1] - covered)
+        )
+    everywhere = np.arange(tokens)
+    expected = np.minimum(doc_stride // 2, np.minimum(everywhere, tokens - 1 - everywhere))
+    assert len(features["offsets"]) > 3
+    assert (margin >= expected).all(), np.flatnonzero(margin < expected)[:10]
+
+
 def test_a_context_too_long_to_featurise_is_refused_at_once(minilm_tokenizer):
     from keras_qa.text.features import MAX_CONTEXT_CHARS
 

@@ -73,6 +73,7 @@ def test_a_run_writes_a_model_that_reloads_and_reproduces_its_predictions(
     assert {"keras", "keras_hub", keras.backend.backend()} <= set(saved["versions"])
 
     model, tokenizer, config = load_trained_model(str(tmp_path))
+    assert config["doc_stride"] == 24  # answering shares half as much again as training's 16
     examples = keras_qa.load_examples(tiny_data["eval"])
     features = keras_qa.prepare_eval_features(
         examples, tokenizer, config["max_length"], config["doc_stride"]
@@ -201,6 +202,10 @@ def test_a_killed_training_process_resumes_and_finishes(tiny_preset, tiny_data, 
         ({"bucket_width": 0}, "--bucket-width must be an integer >= 1"),
         ({"mixed_precision": "int8"}, "--mixed-precision must be one of"),
         ({"doc_stride": 44}, "--doc-stride (44) must leave room in --max-length (48)"),
+        (
+            {"answer_doc_stride": 44},
+            "--answer-doc-stride (44) must leave room in --max-length (48)",
+        ),
         ({"max_length": 256}, "--max-length 256 is longer than the 128 positions"),
     ],
 )
@@ -312,7 +317,10 @@ def _train_on_tiny_articles(tmp_path, **changes):
     path = tmp_path / "articles.jsonl"
     path.write_text("\n".join(json.dumps(e) for e in tiny_article_examples(64, seed=0)))
     data = {"train": str(path), "eval": None}
-    changes = {"epochs": 8, "max_length": 64, "checkpoint_every": 0} | changes
+    # Answering windows share 16 tokens as training's, the windows `_context_with_a_distractor_first`
+    # checks: with the default 24 (1.5x) this tiny model answered "london" in both tests below.
+    base = {"epochs": 8, "max_length": 64, "checkpoint_every": 0, "answer_doc_stride": 16}
+    changes = base | changes
     metrics = fine_tune(tiny_settings(tiny_preset, data, tmp_path / "model", **changes), verbose=0)
     return metrics, QuestionAnswerer.from_pretrained(str(tmp_path / "model"))
 

@@ -17,6 +17,7 @@ def test_recipes():
         keras_io.doc_stride,
         keras_io.weight_decay,
     ) == ("distil_bert_base_en", "squad", 5e-5, 32, 1, 384, 128, 0.0)
+    assert keras_io.answering_doc_stride == 128  # as the keras.io example evaluates
     with pytest.raises(ValueError, match="Unknown recipe"):
         recipe_settings("fast")
 
@@ -25,3 +26,11 @@ def test_every_problem_is_named_at_once():
     with pytest.raises(SettingsError) as raised:
         check_settings(TrainSettings(epochs=0, batch_size=-2, n_best=0))
     assert str(raised.value).count(" must be ") == 3
+
+
+def test_answering_windows_share_half_as_much_again_as_training_windows_unless_set():
+    assert TrainSettings(doc_stride=100).answering_doc_stride == 150
+    assert TrainSettings(doc_stride=100, answer_doc_stride=32).answering_doc_stride == 32
+    # Within what the windows leave: 64 tokens less the question and 3 special tokens, less 2.
+    assert TrainSettings(max_length=64, doc_stride=50).answering_doc_stride == 59
+    check_settings(TrainSettings(max_length=64, doc_stride=50))

@@ -146,7 +146,7 @@ class TrainSettings:
     def answering_doc_stride(self):
         """`answer_doc_stride`, or where it is None half as much again as `doc_stride`, within
         what `max_length` leaves. Over long contexts a model trained on paragraphs reads an answer
-        better away from its window's edges (docs/training.md, "Long documents").
+        better away from its window's edges (docs/training.md, "Window overlap").
 
         Example:
         >>> TrainSettings().answering_doc_stride, TrainSettings(answer_doc_stride=64).answering_doc_stride

@@ -31,6 +31,6 @@ def test_every_problem_is_named_at_once():
 def test_answering_windows_share_half_as_much_again_as_training_windows_unless_set():
     assert TrainSettings(doc_stride=100).answering_doc_stride == 150
     assert TrainSettings(doc_stride=100, answer_doc_stride=32).answering_doc_stride == 32
-    # Within what the windows leave: 64 tokens less the question and 3 special tokens, less 2.
+    # Within what 64-token windows allow: 64 less 3 special tokens, a question token and one more.
     assert TrainSettings(max_length=64, doc_stride=50).answering_doc_stride == 59
     check_settings(TrainSettings(max_length=64, doc_stride=50))

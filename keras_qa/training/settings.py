@@ -208,14 +208,16 @@ def check_settings(settings):
         for field in dataclasses.fields(settings)
         if (problem := _setting_problem(field, getattr(settings, field.name)))
     ]
+    # Strides are compared with --max-length only once every setting is a valid number.
+    largest = None if problems else largest_doc_stride(settings.max_length)
     for flag, stride in (
         ("--doc-stride", settings.doc_stride),
         ("--answer-doc-stride", settings.answer_doc_stride),
     ):
-        if not problems and stride is not None and stride > largest_doc_stride(settings.max_length):
+        if largest is not None and stride is not None and stride > largest:
             problems.append(
                 f"{flag} ({stride}) must leave room in --max-length ({settings.max_length}) for "
-                f"the question and 3 special tokens: at most {largest_doc_stride(settings.max_length)}"
+                f"the question and 3 special tokens: at most {largest}"
             )
     if problems:
         raise SettingsError("; ".join(problems))

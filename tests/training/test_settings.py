@@ -34,3 +34,10 @@ def test_answering_windows_share_half_as_much_again_as_training_windows_unless_s
     # Within what 64-token windows allow: 64 less 3 special tokens, a question token and one more.
     assert TrainSettings(max_length=64, doc_stride=50).answering_doc_stride == 59
     check_settings(TrainSettings(max_length=64, doc_stride=50))
+
+
+def test_both_strides_too_long_for_the_windows_are_named_at_once():
+    with pytest.raises(SettingsError) as raised:
+        check_settings(TrainSettings(max_length=64, doc_stride=60, answer_doc_stride=61))
+    assert "--doc-stride (60)" in str(raised.value)
+    assert "--answer-doc-stride (61)" in str(raised.value)

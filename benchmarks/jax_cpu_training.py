@@ -12,9 +12,17 @@ Two parts (about 2 and 6 minutes on 2 cores; the machine is shared, so compare w
   train command runs; the two bfloat16 settings too), mixed_bfloat16 plain, mixed_bfloat16 with the
   fast products. Seconds per step, the page faults and system time of a step, and the seconds the
   first step of each length took beyond a later one (its tracing and compilation; with
-  `JAX_COMPILATION_CACHE_DIR` set, loading it from there when an earlier run wrote it).
+  `JAX_COMPILATION_CACHE_DIR` set, loading it from there when an earlier run wrote it), and how many
+  cores each kind of thread kept busy during the timed steps.
 
     KERAS_BACKEND=jax python benchmarks/jax_cpu_training.py --output-dir benchmarks/results/jax_cpu
+
+A third part, `compile` (about 3 minutes; run only when named), asks whether compiling ahead would
+pay: with the fast products it compiles the training steps of `--lengths` past the first one after
+another, then over two threads, then on a second thread while the main one trains at the first
+length, and gives each way's seconds and the cores its threads kept busy:
+
+    KERAS_BACKEND=jax python benchmarks/jax_cpu_training.py --part compile --lengths 192,64,128,256,320
 """
 
 import argparse
@@ -31,6 +39,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from throughput import RESULT_PREFIX, worker_results  # noqa: E402 (this script's folder is on the path)
+from time_to_accuracy import cpu_model  # noqa: E402
 
 from keras_qa.runtime.allocator import freed_memory_environment  # noqa: E402
 
@@ -217,10 +226,12 @@ def step_worker(setting, lengths, steps):
             first_step_seconds = time.perf_counter() - started
             model.train_on_batch(inputs, targets)  # one step to settle the allocator
             before = resource.getrusage(resource.RUSAGE_SELF)
+            threads_before = thread_cpu_seconds()
             started = time.perf_counter()
             for _ in range(steps):
                 model.train_on_batch(inputs, targets)
             seconds = (time.perf_counter() - started) / steps
+            cores = cores_by_thread(threads_before, thread_cpu_seconds(), seconds * steps)
             after = resource.getrusage(resource.RUSAGE_SELF)
             row = {
                 "length": length,
@@ -229,10 +240,151 @@ def step_worker(setting, lengths, steps):
                 "sequences_per_second": 16 / seconds,
                 "page_faults_per_step": (after.ru_minflt - before.ru_minflt) / steps,
                 "system_seconds_per_step": (after.ru_stime - before.ru_stime) / steps,
+                "cores": cores,
             }
             if setting.get("dump_dir"):
                 row["profile"] = profile_step(model, inputs, targets, setting["dump_dir"])
             print(RESULT_PREFIX + json.dumps(row), flush=True)
+
+
+def thread_cpu_seconds():
+    """{thread id: (name, CPU seconds, user and system)} for this process's threads, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    threads = {}
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{thread}/stat") as file:
+                stat = file.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # from the third field, the state
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        threads[int(thread)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
+    return threads
+
+
+def cores_by_thread(before, after, seconds):
+    """Cores each kind of thread kept busy between two `thread_cpu_seconds` readings `seconds`
+    apart: Python's main thread, then the others by name, busiest first, and their sum."""
+    used = {}
+    for thread, (name, cpu) in after.items():
+        name = "main thread (Python)" if thread == os.getpid() else name
+        used[name] = used.get(name, 0.0) + cpu - before.get(thread, (name, 0.0))[1]
+    used = {name: cpu / seconds for name, cpu in sorted(used.items(), key=lambda item: -item[1])}
+    return {
+        "all": sum(used.values()),
+        **{name: cores for name, cores in used.items() if cores > 0.005},
+    }
+
+
+def compile_worker(setting, lengths, steps):
+    """How compiling the training steps of `lengths[1:]` shares 2 cores: one length after another,
+    split over two threads, and on a second thread while the main one trains at `lengths[0]`."""
+    import threading
+
+    import jax
+    import keras
+    import numpy as np
+
+    from keras_qa.checkpoints.loading import load_backbone
+    from keras_qa.models.task import QuestionAnsweringModel
+    from keras_qa.runtime.xla_cpu import fast_bfloat16_products
+    from keras_qa.training.optimization import make_optimizer
+
+    jax.config.update("jax_enable_compilation_cache", False)  # every measurement compiles
+    keras.mixed_precision.set_dtype_policy(setting["policy"])
+    keras.utils.set_random_seed(0)
+
+    def batch(length):
+        inputs = {name: np.ones((16, length), "int32") for name in ("token_ids", "segment_ids")}
+        inputs["padding_mask"] = np.ones((16, length), "int32")
+        return inputs, (np.zeros(16, "int32"), np.zeros(16, "int32"))
+
+    policy = setting["policy"] if setting["fast"] else "float32"
+    with fast_bfloat16_products(policy, {"kind": "none"}):
+        model = QuestionAnsweringModel(load_backbone("minilm", dropout=0.0))
+        model.compile(optimizer=make_optimizer(2e-4, 1000, 0.1, 0.01))
+        trained = batch(lengths[0])
+        for _ in range(2):  # compiles, then settles the allocator
+            model.train_on_batch(*trained)
+        started = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(*trained)
+        step_seconds = (time.perf_counter() - started) / steps
+        state = model._get_jax_state(
+            trainable_variables=True,
+            non_trainable_variables=True,
+            optimizer_variables=True,
+            metrics_variables=True,
+        )
+        state = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), state
+        )
+        # A jit of the step of its own, as Keras' is, so that its programs are compiled afresh.
+        step = jax.jit(model.train_step, donate_argnums=0)
+
+        def compile_lengths(chosen):
+            keras.mixed_precision.set_dtype_policy(setting["policy"])  # Keras' is per thread
+            for length in chosen:
+                data = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), batch(length))
+                step.lower(state, (*data, None)).compile()
+
+        def timed(name, threads, train=False):
+            jax.clear_caches()
+            before, started, trained_steps = thread_cpu_seconds(), time.perf_counter(), 0
+            for thread in threads:
+                thread.start()
+            while train and any(thread.is_alive() for thread in threads):
+                model.train_on_batch(*trained)
+                trained_steps += 1
+            for thread in threads:
+                thread.join()
+            seconds = time.perf_counter() - started
+            row = {"way": name, "lengths": lengths[1:], "seconds": seconds}
+            if train:
+                row.update(
+                    steps=trained_steps,
+                    step_seconds=step_seconds,
+                    # What the same steps and compilation take one after the other, less this.
+                    saved_seconds=trained_steps * step_seconds + rows[0]["seconds"] - seconds,
+                )
+            row["cores"] = cores_by_thread(before, thread_cpu_seconds(), seconds)
+            print(RESULT_PREFIX + json.dumps(row), flush=True)
+            rows.append(row)
+
+        others = lengths[1:]
+        rows = []
+        timed(
+            "one length after another", [threading.Thread(target=compile_lengths, args=(others,))]
+        )
+        halves = [others[0::2], others[1::2]]
+        timed(
+            "two threads",
+            [threading.Thread(target=compile_lengths, args=(half,)) for half in halves],
+        )
+        timed(
+            f"one thread, while the main one trains at {lengths[0]}",
+            [threading.Thread(target=compile_lengths, args=(others,))],
+            train=True,
+        )
+
+
+def measure_compilation(lengths, steps):
+    """`compile_worker` for the fast-products setting (this CPU's quickstart) in a fresh process."""
+    setting = STEP_SETTINGS["mixed_bfloat16, fast products"]
+    options = json.dumps(
+        {"setting": setting, "lengths": lengths, "steps": steps, "part": "compile"}
+    )
+    found = subprocess.run(
+        [sys.executable, __file__, "--worker", options],
+        capture_output=True,
+        text=True,
+        env=freed_memory_environment(dict(os.environ)),
+    )
+    rows = worker_results(found.stdout)
+    if found.returncode or not rows:
+        raise RuntimeError(f"the compilation worker failed\n{found.stderr[-3000:]}")
+    return rows
 
 
 def measure_steps(lengths, steps, profile=False, settings=None):
@@ -301,6 +453,7 @@ def step_table(rows):
         "page faults / step",
         "system s / step",
         "compile s",
+        "cores busy",
     ]
     cells = [
         [
@@ -311,6 +464,23 @@ def step_table(rows):
             f"{row['page_faults_per_step']:,.0f}",
             f"{row['system_seconds_per_step']:.2f}",
             f"{row['first_step_seconds'] - row['seconds_per_step']:.2f}",
+            f"{row['cores']['all']:.2f}",
+        ]
+        for row in rows
+    ]
+    return markdown_table(header, cells)
+
+
+def compile_table(rows):
+    header = ["how", "seconds", "cores busy", "main thread", "training steps", "saved s"]
+    cells = [
+        [
+            row["way"],
+            f"{row['seconds']:.1f}",
+            f"{row['cores']['all']:.2f}",
+            f"{row['cores'].get('main thread (Python)', 0):.2f}",
+            str(row.get("steps", "")),
+            f"{row['saved_seconds']:.1f}" if "saved_seconds" in row else "",
         ]
         for row in rows
     ]
@@ -319,7 +489,12 @@ def step_table(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("products", "steps", "both"), default="both")
+    parser.add_argument(
+        "--part",
+        choices=("products", "steps", "both", "compile"),
+        default="both",
+        help="both: products and steps; compile is run only when named",
+    )
     parser.add_argument(
         "--lengths",
         default="192,384",
@@ -342,7 +517,8 @@ def main():
     args = parser.parse_args()
     if args.worker:
         options = json.loads(args.worker)
-        step_worker(options["setting"], options["lengths"], options["steps"])
+        worker = compile_worker if options.get("part") == "compile" else step_worker
+        worker(options["setting"], options["lengths"], options["steps"])
         return
     import jax
 
@@ -362,11 +538,24 @@ def main():
         print("\n" + step_table(tables["steps"]))
         if args.profile:
             print("\nms per step by kind of operation\n" + profile_table(tables["steps"]))
+    if args.part == "compile":
+        lengths = [int(length) for length in args.lengths.split(",")]
+        if len(lengths) < 3:
+            parser.error(
+                "--part compile trains at the first length and compiles the others: give 3 or more"
+            )
+        tables["compile"] = measure_compilation(lengths, args.steps)
+        print("\n" + compile_table(tables["compile"]))
     if args.output_dir:
         os.makedirs(args.output_dir, exist_ok=True)
         for name, rows in tables.items():
             with open(os.path.join(args.output_dir, f"{name}.json"), "w") as file:
-                json.dump({"jax": jax.__version__, "rows": rows}, file, indent=1)
+                described = {
+                    "date": time.strftime("%Y-%m-%d"),
+                    "cpu": cpu_model(),
+                    "cpus": os.cpu_count(),
+                }
+                json.dump({**described, "jax": jax.__version__, "rows": rows}, file, indent=1)
 
 
 if __name__ == "__main__":

@@ -265,7 +265,7 @@ def thread_cpu_seconds():
 
 def cores_by_thread(before, after, seconds):
     """Cores each kind of thread kept busy between two `thread_cpu_seconds` readings `seconds`
-    apart: Python's main thread, then the others by name, busiest first, and their sum."""
+    apart: their sum (`all`), then per thread name (Python's main thread apart), busiest first."""
     used = {}
     for thread, (name, cpu) in after.items():
         name = "main thread (Python)" if thread == os.getpid() else name
@@ -320,7 +320,7 @@ def compile_worker(setting, lengths, steps):
         state = jax.tree.map(
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), state
         )
-        # A jit of the step of its own, as Keras' is, so that its programs are compiled afresh.
+        # The step jitted as Keras jits it, but apart from Keras' jit, so its programs compile afresh.
         step = jax.jit(model.train_step, donate_argnums=0)
 
         def compile_lengths(chosen):

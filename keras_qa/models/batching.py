@@ -25,6 +25,7 @@ from keras_qa.models.task import (
 )
 from keras_qa.runtime.distribution import batch_predictor, data_parallel_devices, process_share
 from keras_qa.runtime.feeding import fit_input
+from keras_qa.runtime.xla_cpu import fast_bfloat16_products
 
 # Bucket lengths are multiples of this many tokens: few shapes to compile, little padding.
 BUCKET_WIDTH = 32
@@ -259,12 +260,17 @@ def predict_logits(model, features, batch_size=64, bucket_width=BUCKET_WIDTH, ve
     if windows == 0:
         return start_logits, end_logits
     progress = keras.utils.Progbar(len(batches)) if verbose else None
-    for index in range(len(batches)):
-        rows, length = batches.batches[index]
-        outputs = predict(batches[index])
-        real = len(rows)  # rows added to divide over the devices are dropped
-        start_logits[rows, :length] = np.asarray(outputs["start_logits"], np.float32)[:real]
-        end_logits[rows, :length] = np.asarray(outputs["end_logits"], np.float32)[:real]
-        if progress is not None:
-            progress.update(index + 1)
+    # An encoder in mixed_bfloat16 compiles its products on XLA:CPU's fast path (JAX, one device).
+    encoder = getattr(model, "backbone", model)
+    policy = getattr(getattr(encoder, "dtype_policy", None), "name", None)
+    plan = {"kind": "none" if devices == 1 else "data"}
+    with fast_bfloat16_products(policy, plan):
+        for index in range(len(batches)):
+            rows, length = batches.batches[index]
+            outputs = predict(batches[index])
+            real = len(rows)  # rows added to divide over the devices are dropped
+            start_logits[rows, :length] = np.asarray(outputs["start_logits"], np.float32)[:real]
+            end_logits[rows, :length] = np.asarray(outputs["end_logits"], np.float32)[:real]
+            if progress is not None:
+                progress.update(index + 1)
     return start_logits, end_logits

@@ -1,7 +1,9 @@
-"""JAX's bfloat16 matrix products on XLA:CPU's fast path, for mixed_bfloat16 training on a CPU."""
+"""JAX's bfloat16 matrix products on XLA:CPU's fast path, for mixed_bfloat16 training and answering
+on a CPU."""
 
 import contextlib
 import functools
+import threading
 import warnings
 
 import keras
@@ -24,7 +26,8 @@ def fast_bfloat16_products(policy, plan):
     sums. Keras' JAX `add` of two bfloat16 operands of different shapes (a layer's bias) sums the
     broadcast operand's gradient in float32 and rounds it to bfloat16: autodiff sums it in bfloat16,
     which XLA:CPU turns into a slow reduce-window. Functions traced inside keep the fast products;
-    outside, Keras is unchanged.
+    outside, Keras is unchanged. Threads may be within it together, and it may be nested: Keras'
+    functions are put back when the last one leaves.
 
     Args:
         policy: the run's Keras dtype policy name; only "mixed_bfloat16" changes anything.
@@ -42,29 +45,53 @@ def fast_bfloat16_products(policy, plan):
     if not _fast_products_apply(policy, plan):
         yield False
         return
-    try:  # Keras' JAX backend modules are not public API: a Keras that moves them trains plainly.
-        from keras.src.backend.jax import nn as jax_nn
-        from keras.src.backend.jax import numpy as jax_numpy
-
-        # In the order of `_fast_products`' arguments and results.
-        replaced = [
-            (jax_numpy, "matmul"),
-            (jax_numpy, "einsum"),
-            (jax_nn, "dot_product_attention"),
-            (jax_numpy, "add"),
-        ]
-        originals = [getattr(module, name) for module, name in replaced]
+    try:
+        _hold_fast_products()
     except (ImportError, AttributeError) as error:
         warnings.warn(f"bfloat16 products on XLA's plain path: {error}", stacklevel=3)
         yield False
         return
-    for (module, name), function in zip(replaced, _fast_products(*originals)):
-        setattr(module, name, function)
     try:
         yield True
     finally:
-        for (module, name), function in zip(replaced, originals):
-            setattr(module, name, function)
+        _release_fast_products()
+
+
+# Keras' JAX functions are replaced while any thread is within `fast_bfloat16_products` (a server
+# answers on several), and put back when the last one leaves.
+_holding = threading.Lock()
+_holders = []  # one entry per thread within, each the functions to put back
+
+
+def _hold_fast_products():
+    with _holding:
+        if not _holders:
+            # Keras' JAX backend modules are not public API: a Keras that moves them runs plainly.
+            from keras.src.backend.jax import nn as jax_nn
+            from keras.src.backend.jax import numpy as jax_numpy
+
+            # In the order of `_fast_products`' arguments and results.
+            replaced = [
+                (jax_numpy, "matmul"),
+                (jax_numpy, "einsum"),
+                (jax_nn, "dot_product_attention"),
+                (jax_numpy, "add"),
+            ]
+            originals = [(module, name, getattr(module, name)) for module, name in replaced]
+            fast = _fast_products(*(function for _, _, function in originals))
+            for (module, name), function in zip(replaced, fast):
+                setattr(module, name, function)
+        else:
+            originals = _holders[0]
+        _holders.append(originals)
+
+
+def _release_fast_products():
+    with _holding:
+        originals = _holders.pop()
+        if not _holders:
+            for module, name, function in originals:
+                setattr(module, name, function)
 
 
 def _fast_products_apply(policy, plan):

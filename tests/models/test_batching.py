@@ -112,6 +112,52 @@ def test_predict_logits_returns_windows_in_feature_order():
     np.testing.assert_array_equal(end[:, 0], -lengths)
 
 
+@pytest.mark.parametrize("dtype", ["mixed_bfloat16", "float32"])
+def test_a_mixed_bfloat16_encoder_answers_on_the_fast_products(dtype, monkeypatch):
+    import keras
+    import keras_hub
+
+    import keras_qa.runtime.xla_cpu
+    from keras_qa.models.task import QuestionAnsweringModel
+
+    if keras.backend.backend() != "jax":
+        pytest.skip("the fast products replace Keras' JAX functions")
+    from keras.src.backend.jax import numpy as jax_numpy
+
+    # Their arithmetic is the same on every CPU; only their speed needs bfloat16 instructions.
+    monkeypatch.setattr(keras_qa.runtime.xla_cpu, "cpu_has_bfloat16", lambda: True)
+    routed = []
+    row_major = keras_qa.runtime.xla_cpu._row_major_dot_general
+    monkeypatch.setattr(
+        keras_qa.runtime.xla_cpu,
+        "_row_major_dot_general",
+        lambda *args, **kwargs: routed.append(args[0].shape) or row_major(*args, **kwargs),
+    )
+    keras.utils.set_random_seed(0)
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=10,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        dtype=dtype,
+    )
+    model = QuestionAnsweringModel(backbone)
+    features = fake_features([5, 9, 30, 12])
+    matmul = jax_numpy.matmul
+    start, end = predict_logits(model, features, batch_size=2, bucket_width=16)
+    assert bool(routed) == (dtype == "mixed_bfloat16")
+    assert jax_numpy.matmul is matmul  # Keras is itself again afterwards
+    # Keras' own computation (outside predict_logits, at another length): the same logits, up to
+    # the rounding of bfloat16 sums.
+    plain = model.predict_on_batch({name: features[name] for name in model.input_names})
+    real = features["padding_mask"] == 1
+    for fast, keras_logits in [(start, plain["start_logits"]), (end, plain["end_logits"])]:
+        keras_logits = np.asarray(keras_logits, np.float32)
+        scale = np.abs(keras_logits[real]).max()
+        np.testing.assert_allclose(fast[real], keras_logits[real], atol=2**-5 * scale)
+
+
 def test_fit_takes_buckets_in_any_order_and_counts_the_time_spent_on_batches():
     import keras
     import keras_hub

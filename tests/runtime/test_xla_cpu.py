@@ -101,6 +101,41 @@ def test_fast_products_compute_what_keras_computes_and_their_gradients(name, cpu
 
 
 @needs_jax_products
+def test_keras_is_restored_when_the_last_of_several_threads_leaves(cpu_with_bfloat16):
+    import threading
+
+    from keras.src.backend.jax import numpy as jax_numpy
+
+    original = jax_numpy.matmul
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        with fast_bfloat16_products("mixed_bfloat16", ONE_DEVICE):
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with fast_bfloat16_products("mixed_bfloat16", ONE_DEVICE):
+            with fast_bfloat16_products("mixed_bfloat16", ONE_DEVICE):  # nested
+                second_in.set()
+                first_out.wait(10)
+                seen["after the first left"] = jax_numpy.matmul
+            seen["after the nested one left"] = jax_numpy.matmul
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert seen["after the first left"] is not original
+    assert seen["after the nested one left"] is seen["after the first left"]
+    assert jax_numpy.matmul is original
+
+
+@needs_jax_products
 def test_the_layers_of_a_mixed_bfloat16_encoder_take_the_fast_products(cpu_with_bfloat16):
     import jax
 

@@ -60,7 +60,7 @@ def fast_bfloat16_products(policy, plan):
 # Keras' JAX functions are replaced while any thread is within `fast_bfloat16_products` (a server
 # answers on several), and put back when the last one leaves.
 _holding = threading.Lock()
-_holders = []  # one entry per thread within, each the functions to put back
+_holders = []  # one entry per hold (of any thread, nested or not): the functions to put back
 
 
 def _hold_fast_products():

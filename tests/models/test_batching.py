@@ -104,6 +104,23 @@ class EchoModel:
         return {"start_logits": logits, "end_logits": -logits}
 
 
+def tiny_question_answering_model(dtype="float32"):
+    """A one-layer BERT with the start / end head, for feature vocabularies under 10."""
+    import keras_hub
+
+    from keras_qa.models.task import QuestionAnsweringModel
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=10,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        dtype=dtype,
+    )
+    return QuestionAnsweringModel(backbone)
+
+
 def test_predict_logits_returns_windows_in_feature_order():
     lengths = np.random.default_rng(2).integers(3, 65, size=50)
     start, end = predict_logits(EchoModel(), fake_features(lengths), batch_size=4, bucket_width=16)
@@ -115,10 +132,8 @@ def test_predict_logits_returns_windows_in_feature_order():
 @pytest.mark.parametrize("dtype", ["mixed_bfloat16", "float32"])
 def test_a_mixed_bfloat16_encoder_answers_on_the_fast_products(dtype, monkeypatch):
     import keras
-    import keras_hub
 
     import keras_qa.runtime.xla_cpu
-    from keras_qa.models.task import QuestionAnsweringModel
 
     if keras.backend.backend() != "jax":
         pytest.skip("the fast products replace Keras' JAX functions")
@@ -134,15 +149,7 @@ def test_a_mixed_bfloat16_encoder_answers_on_the_fast_products(dtype, monkeypatc
         lambda *args, **kwargs: routed.append(args[0].shape) or row_major(*args, **kwargs),
     )
     keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=10,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=8,
-        intermediate_dim=16,
-        dtype=dtype,
-    )
-    model = QuestionAnsweringModel(backbone)
+    model = tiny_question_answering_model(dtype)
     features = fake_features([5, 9, 30, 12])
     matmul = jax_numpy.matmul
     start, end = predict_logits(model, features, batch_size=2, bucket_width=16)
@@ -160,14 +167,8 @@ def test_a_mixed_bfloat16_encoder_answers_on_the_fast_products(dtype, monkeypatc
 
 def test_fit_takes_buckets_in_any_order_and_counts_the_time_spent_on_batches():
     import keras
-    import keras_hub
 
-    from keras_qa.models.task import QuestionAnsweringModel
-
-    backbone = keras_hub.models.BertBackbone(
-        vocabulary_size=10, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16
-    )
-    model = QuestionAnsweringModel(backbone)
+    model = tiny_question_answering_model()
     model.compile(optimizer=keras.optimizers.SGD(0.01))
     features = fake_features([5] * 4 + [60] * 2)
     batches = BucketedBatches(features, 2, 16, targets=True, input_names=model.input_names)

@@ -196,23 +196,44 @@ def profile_step(model, inputs, targets, dump_dir):
     return {"ms_by_kind": dict(kinds.most_common()), "slowest": slowest}
 
 
+def quickstart_model():
+    """The quickstart's MiniLM question-answering model and optimizer, without dropout."""
+    from keras_qa.checkpoints.loading import load_backbone
+    from keras_qa.models.task import QuestionAnsweringModel
+    from keras_qa.training.optimization import make_optimizer
+
+    model = QuestionAnsweringModel(load_backbone("minilm", dropout=0.0))
+    model.compile(optimizer=make_optimizer(2e-4, 1000, 0.1, 0.01))
+    return model
+
+
+def run_worker(options, environment, name):
+    """The result rows of this script's `--worker` run with `options` in a fresh process."""
+    found = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(options)],
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    rows = worker_results(found.stdout)
+    if found.returncode or not rows:
+        raise RuntimeError(f"{name}: the worker failed\n{found.stderr[-3000:]}")
+    return rows
+
+
 def step_worker(setting, lengths, steps):
     """One training step of the quickstart's MiniLM model, timed in this (fresh) process."""
     import keras
     import numpy as np
 
-    from keras_qa.checkpoints.loading import load_backbone
-    from keras_qa.models.task import QuestionAnsweringModel
     from keras_qa.runtime.xla_cpu import fast_bfloat16_products
-    from keras_qa.training.optimization import make_optimizer
 
     keras.mixed_precision.set_dtype_policy(setting["policy"])
     keras.utils.set_random_seed(0)
     policy = setting["policy"] if setting["fast"] else "float32"
     with fast_bfloat16_products(policy, {"kind": "none"}) as fast:
         assert fast == setting["fast"]
-        model = QuestionAnsweringModel(load_backbone("minilm", dropout=0.0))
-        model.compile(optimizer=make_optimizer(2e-4, 1000, 0.1, 0.01))
+        model = quickstart_model()
         rng = np.random.default_rng(0)
         for length in lengths:
             inputs = {
@@ -286,10 +307,7 @@ def compile_worker(setting, lengths, steps):
     import keras
     import numpy as np
 
-    from keras_qa.checkpoints.loading import load_backbone
-    from keras_qa.models.task import QuestionAnsweringModel
     from keras_qa.runtime.xla_cpu import fast_bfloat16_products
-    from keras_qa.training.optimization import make_optimizer
 
     jax.config.update("jax_enable_compilation_cache", False)  # every measurement compiles
     keras.mixed_precision.set_dtype_policy(setting["policy"])
@@ -302,8 +320,7 @@ def compile_worker(setting, lengths, steps):
 
     policy = setting["policy"] if setting["fast"] else "float32"
     with fast_bfloat16_products(policy, {"kind": "none"}):
-        model = QuestionAnsweringModel(load_backbone("minilm", dropout=0.0))
-        model.compile(optimizer=make_optimizer(2e-4, 1000, 0.1, 0.01))
+        model = quickstart_model()
         trained = batch(lengths[0])
         for _ in range(2):  # compiles, then settles the allocator
             model.train_on_batch(*trained)
@@ -372,19 +389,8 @@ def compile_worker(setting, lengths, steps):
 def measure_compilation(lengths, steps):
     """`compile_worker` for the fast-products setting (this CPU's quickstart) in a fresh process."""
     setting = STEP_SETTINGS["mixed_bfloat16, fast products"]
-    options = json.dumps(
-        {"setting": setting, "lengths": lengths, "steps": steps, "part": "compile"}
-    )
-    found = subprocess.run(
-        [sys.executable, __file__, "--worker", options],
-        capture_output=True,
-        text=True,
-        env=freed_memory_environment(dict(os.environ)),
-    )
-    rows = worker_results(found.stdout)
-    if found.returncode or not rows:
-        raise RuntimeError(f"the compilation worker failed\n{found.stderr[-3000:]}")
-    return rows
+    options = {"setting": setting, "lengths": lengths, "steps": steps, "part": "compile"}
+    return run_worker(options, freed_memory_environment(dict(os.environ)), "compilation")
 
 
 def measure_steps(lengths, steps, profile=False, settings=None):
@@ -401,17 +407,8 @@ def measure_steps(lengths, steps, profile=False, settings=None):
             setting = {**setting, "dump_dir": tempfile.mkdtemp(prefix="xla-dump-")}
             flags = f"--xla_dump_to={setting['dump_dir']} --xla_dump_hlo_as_text"
             environment["XLA_FLAGS"] = (environment.get("XLA_FLAGS", "") + " " + flags).strip()
-        options = json.dumps({"setting": setting, "lengths": lengths, "steps": steps})
-        found = subprocess.run(
-            [sys.executable, __file__, "--worker", options],
-            capture_output=True,
-            text=True,
-            env=environment,
-        )
-        results = worker_results(found.stdout)
-        if found.returncode or not results:
-            raise RuntimeError(f"{name}: the worker failed\n{found.stderr[-3000:]}")
-        for result in results:
+        options = {"setting": setting, "lengths": lengths, "steps": steps}
+        for result in run_worker(options, environment, name):
             rows.append({"setting": name, **result})
             print(json.dumps(rows[-1]), flush=True)
     return rows

@@ -1,5 +1,6 @@
 """What this CPU is, read from `/proc/cpuinfo` without importing Keras (benchmarks use it too)."""
 
+import functools
 import hashlib
 import platform
 
@@ -13,10 +14,11 @@ def _cpuinfo_lines():
         return None
 
 
+@functools.cache  # answering asks on every call; a process's CPU does not change
 def _cpu_flags():
     """The words of /proc/cpuinfo's flags lines (empty where there is none: not Linux)."""
     lines = _cpuinfo_lines() or []
-    return {flag for line in lines if line.startswith("flags") for flag in line.split()}
+    return frozenset(flag for line in lines if line.startswith("flags") for flag in line.split())
 
 
 def cpu_has_bfloat16():

@@ -60,12 +60,14 @@ def fast_bfloat16_products(policy, plan):
 # Keras' JAX functions are replaced while any thread is within `fast_bfloat16_products` (a server
 # answers on several), and put back when the last one leaves.
 _holding = threading.Lock()
-_holders = []  # one entry per hold (of any thread, nested or not): the functions to put back
+_holds = 0  # of any thread, nested or not
+_originals = []  # (module, name, Keras' function) for each function replaced
 
 
 def _hold_fast_products():
+    global _holds
     with _holding:
-        if not _holders:
+        if not _holds:
             # Keras' JAX backend modules are not public API: a Keras that moves them runs plainly.
             from keras.src.backend.jax import nn as jax_nn
             from keras.src.backend.jax import numpy as jax_numpy
@@ -81,17 +83,18 @@ def _hold_fast_products():
             fast = _fast_products(*(function for _, _, function in originals))
             for (module, name), function in zip(replaced, fast):
                 setattr(module, name, function)
-        else:
-            originals = _holders[0]
-        _holders.append(originals)
+            _originals[:] = originals
+        _holds += 1
 
 
 def _release_fast_products():
+    global _holds
     with _holding:
-        originals = _holders.pop()
-        if not _holders:
-            for module, name, function in originals:
+        _holds -= 1
+        if not _holds:
+            for module, name, function in _originals:
                 setattr(module, name, function)
+            _originals.clear()
 
 
 def _fast_products_apply(policy, plan):
